@@ -1,0 +1,28 @@
+"""sightkit: an image-recognition toolkit.
+
+Heavy libraries (torch, Lightning, timm) are imported lazily, so ``import sightkit``
+and ``sightkit --help`` stay fast.
+
+Example:
+    >>> from sightkit import Classifier          # doctest: +SKIP
+    >>> clf = Classifier.train("data/", model="skcnn_small", epochs=10)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from sightkit.tasks.classify.api import Classifier
+
+__all__ = ["Classifier", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Classifier":
+        from sightkit.tasks.classify.api import Classifier
+
+        return Classifier
+    raise AttributeError(f"module 'sightkit' has no attribute {name!r}")

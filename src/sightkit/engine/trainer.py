@@ -1,0 +1,75 @@
+"""Build a Lightning ``Trainer`` with sightkit's defaults: checkpoints, logs, progress, devices.
+
+Every run folder gets ``checkpoints/last.ckpt`` (written atomically each epoch, so a killed
+run resumes from it), ``checkpoints/best.ckpt`` (best value of ``monitor``), and CSV +
+TensorBoard logs under ``logs/``.
+
+Example:
+    >>> trainer = build_trainer("runs/x", max_epochs=10, monitor="val_acc")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from sightkit.engine.callbacks import Throughput
+from sightkit.errors import ConfigError
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_accelerator(device: str) -> str:
+    """Map ``auto|cpu|cuda`` to a Lightning accelerator; fail clearly when CUDA is missing."""
+    if device not in DEVICES:
+        raise ConfigError(f"--device {device!r}: choose one of {', '.join(DEVICES)}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: no CUDA GPU is visible; use --device cpu or auto")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def mixed_precision(accelerator: str) -> str:
+    """bf16/fp16 mixed precision on a GPU, full precision on the CPU."""
+    if accelerator != "cuda":
+        return "32-true"
+    return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+
+
+def build_trainer(run_dir: str | Path, *, max_epochs: int, monitor: str, mode: str = "max",
+                  device: str = "auto", patience: int | None = None, max_minutes: float | None = None,
+                  progress: bool = True) -> pl.Trainer:
+    """A Trainer that writes checkpoints and logs under ``run_dir``."""
+    run_dir = Path(run_dir)
+    accelerator = resolve_accelerator(device)
+    ckpt_dir = run_dir / "checkpoints"
+    callbacks: list[pl.Callback] = [
+        ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode=mode, save_last=True,
+                        enable_version_counter=False),
+        Throughput(),
+    ]
+    if patience:
+        callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=patience))
+    if progress:
+        callbacks.append(RichProgressBar(leave=True))
+    loggers = [CSVLogger(run_dir, name="logs", version=""), TensorBoardLogger(run_dir, name="logs", version="")]
+    return pl.Trainer(
+        default_root_dir=run_dir,
+        max_epochs=max_epochs,
+        max_time={"minutes": max_minutes} if max_minutes else None,
+        accelerator=accelerator,
+        devices=1,
+        precision=mixed_precision(accelerator),
+        callbacks=callbacks,
+        logger=loggers,
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        log_every_n_steps=10,
+        num_sanity_val_steps=0,
+        deterministic=False,
+    )

@@ -1,0 +1,30 @@
+"""Exceptions that sightkit raises. Each message names the file or option and what to do.
+
+The CLI turns any :class:`SightkitError` into one line on stderr and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+
+class SightkitError(Exception):
+    """Base class of every error a user can act on."""
+
+
+class ImageError(SightkitError):
+    """An image file that cannot be read: missing, corrupt, not an image, too large, too small."""
+
+
+class DataError(SightkitError):
+    """A dataset that cannot be used: missing or empty folder, a class with no images, one class."""
+
+
+class BundleError(SightkitError):
+    """A model bundle that cannot be loaded: missing files, another task, a newer format."""
+
+
+class ModelError(SightkitError):
+    """A model name or weight file that cannot be used."""
+
+
+class ConfigError(SightkitError):
+    """An option value that is out of range or inconsistent with others."""

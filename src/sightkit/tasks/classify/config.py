@@ -1,0 +1,42 @@
+"""The training configuration of a classifier, validated by pydantic and saved with every run."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TrainConfig(BaseModel):
+    """Every option of ``sightkit classify train`` / ``Classifier.train``.
+
+    Example:
+        >>> TrainConfig(model="resnet18", epochs=10).lr
+        0.002
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = "skcnn_small"
+    pretrained: bool = False
+    weights: str | None = None
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(64, ge=1)
+    img_size: int | None = Field(None, ge=8, le=1024, description="input side; default from the data")
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    lr: float = Field(2e-3, gt=0)
+    weight_decay: float = Field(0.05, ge=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    warmup_epochs: float = Field(1.0, ge=0)
+    label_smoothing: float = Field(0.1, ge=0, lt=1)
+    mixup: float = Field(0.0, ge=0, description="MixUp alpha; 0 disables")
+    cutmix: float = Field(0.0, ge=0, description="CutMix alpha; 0 disables")
+    augment: Literal["none", "light", "strong"] = "light"
+    hflip: bool = True
+    patience: int | None = Field(None, ge=1, description="early-stopping patience in epochs")
+    max_minutes: float | None = Field(None, gt=0, description="stop training after this many minutes")
+    val_fraction: float = Field(0.2, ge=0, lt=1)
+    test_fraction: float = Field(0.0, ge=0, lt=1)
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    workers: int | None = Field(None, ge=0, description="DataLoader workers; default 0 for in-memory data")

@@ -1,0 +1,73 @@
+"""The Lightning module of classification: what one training / validation step computes."""
+
+from __future__ import annotations
+
+import lightning.pytorch as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.transforms import v2
+
+from sightkit.engine.schedule import warmup_cosine
+from sightkit.tasks.classify.config import TrainConfig
+
+
+class ClassificationModule(pl.LightningModule):
+    """Cross-entropy training with label smoothing and optional MixUp/CutMix.
+
+    Logs ``train_loss``, ``train_acc``, ``val_loss`` and ``val_acc``.
+    """
+
+    def __init__(self, model: nn.Module, num_classes: int, config: TrainConfig) -> None:
+        super().__init__()
+        self.model, self.num_classes, self.config = model, num_classes, config
+        self.batch_mix = _batch_mix(config, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        images, labels = batch
+        targets: torch.Tensor = labels
+        if self.batch_mix is not None:
+            images, targets = self.batch_mix(images, labels)
+        logits = self.model(images)
+        loss = F.cross_entropy(logits, targets, label_smoothing=self.config.label_smoothing)
+        hard = targets.argmax(1) if targets.ndim == 2 else targets
+        acc = (logits.argmax(1) == hard).float().mean()
+        self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True)
+        self.log("train_acc", acc, prog_bar=True, on_step=False, on_epoch=True)
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        images, labels = batch
+        logits = self.model(images)
+        self.log("val_loss", F.cross_entropy(logits, labels), prog_bar=True, on_epoch=True)
+        self.log("val_acc", (logits.argmax(1) == labels).float().mean(), prog_bar=True, on_epoch=True)
+
+    def configure_optimizers(self) -> dict:
+        cfg = self.config
+        decay, no_decay = [], []
+        for param in self.model.parameters():
+            if param.requires_grad:
+                (no_decay if param.ndim <= 1 else decay).append(param)
+        groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        if cfg.optimizer == "sgd":
+            optimizer = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
+        else:
+            optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
+        total = int(self.trainer.estimated_stepping_batches)
+        steps_per_epoch = max(1, total // max(1, self.trainer.max_epochs or 1))
+        scheduler = warmup_cosine(optimizer, total, int(cfg.warmup_epochs * steps_per_epoch))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def _batch_mix(config: TrainConfig, num_classes: int) -> v2.Transform | None:
+    mixes: list[v2.Transform] = []
+    if config.mixup > 0:
+        mixes.append(v2.MixUp(alpha=config.mixup, num_classes=num_classes))
+    if config.cutmix > 0:
+        mixes.append(v2.CutMix(alpha=config.cutmix, num_classes=num_classes))
+    if not mixes:
+        return None
+    return mixes[0] if len(mixes) == 1 else v2.RandomChoice(mixes)

@@ -1,0 +1,186 @@
+"""Figures for a classification report: confusion matrix, reliability diagram, image grid.
+
+Every function returns a :class:`matplotlib.figure.Figure` built without pyplot, so no global
+figure state is touched and no display is needed; save it with ``fig.savefig(path)`` (PNG is
+rendered by Agg) or hand it to :func:`sightkit.core.report.write_report`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from PIL import Image
+
+from sightkit.errors import ConfigError, DataError
+
+# Above this many classes the confusion matrix drops per-cell numbers: they become unreadable.
+_MAX_ANNOTATED_CLASSES = 15
+
+
+def plot_confusion_matrix(
+    matrix: np.ndarray | Sequence[Sequence[int]],
+    class_names: list[str],
+    normalize: bool = True,
+) -> Figure:
+    """Draw a confusion matrix (rows = true class, columns = predicted class) as a heat map.
+
+    With ``normalize`` each row is divided by its count, so cells read as recall fractions
+    (a class with no samples stays at 0). Cell values are written into the cells only for
+    up to 15 classes; the figure grows with the class count and stays legible to ~50.
+
+    Example:
+        >>> fig = plot_confusion_matrix([[5, 1], [2, 7]], ["cat", "dog"])
+        >>> fig.savefig("confusion_matrix.png")  # doctest: +SKIP
+    """
+    counts = np.asarray(matrix, dtype=np.float64)
+    k = len(class_names)
+    if counts.shape != (k, k):
+        raise DataError(f"confusion matrix has shape {counts.shape}, expected ({k}, {k}) for {k} class names.")
+    values = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1.0) if normalize else counts
+    vmax = 1.0 if normalize else max(float(values.max()), 1.0)
+
+    side = min(max(4.5, 2.5 + 0.25 * k), 16.0)
+    fig = Figure(figsize=(side + 1.2, side), layout="constrained")
+    ax = fig.add_subplot()
+    image = ax.imshow(values, cmap="Blues", vmin=0.0, vmax=vmax, interpolation="nearest")
+    fig.colorbar(image, ax=ax, shrink=0.8, label="fraction of true class" if normalize else "count")
+
+    font = 9 if k <= _MAX_ANNOTATED_CLASSES else max(5, 9 - (k - _MAX_ANNOTATED_CLASSES) // 8)
+    labels = [_plain(name) for name in class_names]
+    ax.set_xticks(range(k), labels=labels, rotation=90 if k > 6 else 30, ha="right" if k <= 6 else "center", fontsize=font)
+    ax.set_yticks(range(k), labels=labels, fontsize=font)
+    ax.set_xlabel("Predicted class")
+    ax.set_ylabel("True class")
+    ax.set_title("Confusion matrix" + (" (row-normalised)" if normalize else ""))
+    if k <= _MAX_ANNOTATED_CLASSES:
+        for (row, col), value in np.ndenumerate(values):
+            text = f"{value:.2f}" if normalize else f"{int(value)}"
+            color = "white" if value > 0.5 * vmax else "black"
+            ax.text(col, row, text, ha="center", va="center", color=color, fontsize=font)
+    return fig
+
+
+def plot_reliability(
+    bins: dict,
+    ece: float,
+    bins_uncal: dict | None = None,
+    ece_uncal: float | None = None,
+) -> Figure:
+    """Draw a reliability diagram with a histogram of confidences below it.
+
+    ``bins`` is the output of :func:`~sightkit.tasks.classify.calibration.reliability_bins`.
+    Bars show the accuracy of each non-empty bin, a hatched red bar the gap to its mean
+    confidence, and the dashed diagonal perfect calibration. With ``bins_uncal`` (and
+    ``ece_uncal``) a second panel on the left shows the model before temperature scaling.
+
+    Example:
+        >>> probs = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]])
+        >>> bins = reliability_bins(probs, np.array([0, 1, 1]))      # doctest: +SKIP
+        >>> fig = plot_reliability(bins, ece=0.2)                    # doctest: +SKIP
+    """
+    if bins_uncal is None:
+        panels = [("Reliability", bins, ece)]
+    else:
+        panels = [("Before temperature scaling", bins_uncal, ece_uncal), ("After temperature scaling", bins, ece)]
+    fig = Figure(figsize=(4.8 * len(panels), 6.0), layout="constrained")
+    grid = fig.add_gridspec(2, len(panels), height_ratios=[3, 1])
+    for col, (title, panel_bins, panel_ece) in enumerate(panels):
+        top = fig.add_subplot(grid[0, col])
+        bottom = fig.add_subplot(grid[1, col], sharex=top)
+        _draw_reliability(top, bottom, panel_bins, panel_ece, title)
+    return fig
+
+
+def plot_image_grid(
+    images: Sequence[np.ndarray | Image.Image],
+    captions: Sequence[str],
+    ncols: int = 8,
+) -> Figure:
+    """Show images in a grid with one caption above each (e.g. the worst-classified images).
+
+    Accepts PIL images and arrays shaped (H, W), (H, W, C) or (C, H, W) with C in 1/3/4;
+    integer arrays are read as 0..255 and float arrays as 0..1 (values outside are clipped).
+    Single-channel images are drawn with a gray colour map. An empty list gives a figure
+    that says so.
+
+    Example:
+        >>> imgs = [np.zeros((32, 32), np.uint8), np.ones((32, 32, 3))]
+        >>> fig = plot_image_grid(imgs, ["true cat / pred dog", "true dog / pred cat"], ncols=2)
+    """
+    if ncols < 1:
+        raise ConfigError(f"ncols must be at least 1, got {ncols}.")
+    if len(images) != len(captions):
+        raise DataError(f"got {len(images)} images but {len(captions)} captions; pass one caption per image.")
+    if not images:
+        fig = Figure(figsize=(4.0, 1.5), layout="constrained")
+        ax = fig.add_subplot()
+        ax.text(0.5, 0.5, "No images to show", ha="center", va="center")
+        ax.set_axis_off()
+        return fig
+
+    ncols = min(ncols, len(images))
+    nrows = math.ceil(len(images) / ncols)
+    fig = Figure(figsize=(1.9 * ncols, 2.1 * nrows), layout="constrained")
+    for index, (image, caption) in enumerate(zip(images, captions)):
+        ax = fig.add_subplot(nrows, ncols, index + 1)
+        array = _display_array(image)
+        if array.ndim == 2:
+            ax.imshow(array, cmap="gray", vmin=0, vmax=255 if array.dtype == np.uint8 else 1.0)
+        else:
+            ax.imshow(array)
+        ax.set_title(_plain(caption), fontsize=7)
+        ax.set_axis_off()
+    return fig
+
+
+def _draw_reliability(top: Axes, bottom: Axes, bins: dict, ece: float | None, title: str) -> None:
+    """Draw one reliability panel (``top``) and its confidence histogram (``bottom``)."""
+    lower = np.asarray(bins["bin_lower"], dtype=np.float64)
+    width = np.asarray(bins["bin_upper"], dtype=np.float64) - lower
+    accuracy = np.asarray(bins["accuracy"], dtype=np.float64)
+    confidence = np.asarray(bins["confidence"], dtype=np.float64)
+    count = np.asarray(bins["count"], dtype=np.int64)
+    filled = count > 0
+
+    top.plot([0, 1], [0, 1], linestyle="--", color="0.4", linewidth=1, label="Perfect calibration")
+    top.bar(lower[filled], accuracy[filled], width=width[filled], align="edge",
+            color="tab:blue", edgecolor="black", linewidth=0.5, label="Accuracy")
+    top.bar(lower[filled], (confidence - accuracy)[filled], bottom=accuracy[filled], width=width[filled],
+            align="edge", color="tab:red", alpha=0.3, edgecolor="tab:red", hatch="//", label="Gap")
+    top.set_xlim(0, 1)
+    top.set_ylim(0, 1)
+    top.set_ylabel("Accuracy")
+    top.set_title(title if ece is None else f"{title}\nECE = {ece:.4f}")
+    top.legend(loc="upper left", fontsize=8)
+    top.tick_params(labelbottom=False)
+
+    bottom.bar(lower, count, width=width, align="edge", color="0.6", edgecolor="black", linewidth=0.5)
+    bottom.set_xlabel("Confidence")
+    bottom.set_ylabel("Count")
+
+
+def _display_array(image: np.ndarray | Image.Image) -> np.ndarray:
+    """Turn an image into an (H, W) or (H, W, C) array of uint8 or floats in [0, 1]."""
+    if isinstance(image, Image.Image):
+        return np.asarray(image.convert("L" if image.mode in ("1", "L", "LA") else "RGB"))
+    array = np.asarray(image)
+    if array.dtype == np.bool_:
+        array = array.astype(np.float64)
+    if array.ndim == 3 and array.shape[-1] not in (1, 3, 4) and array.shape[0] in (1, 3, 4):
+        array = np.moveaxis(array, 0, -1)
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)):
+        raise DataError(f"cannot show an image array of shape {array.shape}; expected (H, W), (H, W, C) or (C, H, W).")
+    if np.issubdtype(array.dtype, np.floating):
+        return np.clip(array, 0.0, 1.0)
+    return np.clip(array, 0, 255).astype(np.uint8)
+
+
+def _plain(text: str) -> str:
+    """Escape ``$`` so matplotlib shows user text literally instead of parsing it as maths."""
+    return text.replace("$", r"\$")

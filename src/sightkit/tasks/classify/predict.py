@@ -1,0 +1,161 @@
+"""Turn image files into calibrated top-k predictions with a trained classifier bundle.
+
+The bundle's preprocessing (size, channels, mean/std) and temperature are applied, so
+``predict`` never asks for sizes or normalisation. Decoding runs in DataLoader workers
+when there are many files, overlapping with the model.
+
+Example:
+    >>> predictor = Predictor.from_bundle("runs/digits/model")  # doctest: +SKIP
+    >>> predictor.predict(["a.png"], top_k=3)[0].label  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from sightkit.core.bundle import load_bundle
+from sightkit.core.images import ImageSource, is_image_file, load_image
+from sightkit.data.transforms import build_eval_transform, to_model_size
+from sightkit.errors import DataError, ImageError
+from sightkit.tasks.classify.model import create_model
+
+TASK = "classify"
+UNKNOWN = "unknown"
+
+
+@dataclass
+class Prediction:
+    """The answer for one image: best label, its calibrated probability and the top k."""
+
+    path: str
+    label: str
+    score: float
+    topk: list[tuple[str, float]] = field(default_factory=list)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form: ``{"path", "label", "score", "topk": [{"label", "score"}]}``."""
+        data = asdict(self)
+        data["topk"] = [{"label": label, "score": score} for label, score in self.topk]
+        if self.error is None:
+            data.pop("error")
+        return data
+
+
+class Predictor:
+    """A classifier model with its preprocessing and calibration, ready to predict."""
+
+    def __init__(self, model: nn.Module, meta: dict[str, Any], device: str = "cpu") -> None:
+        self.meta, self.device = meta, torch.device(device)
+        self.model = model.to(self.device).eval()
+        prep = meta["preprocessing"]
+        self.classes: list[str] = list(meta["classes"])
+        self.mode: str = prep["mode"]
+        self.size: int = int(prep["size"])
+        self.temperature = float(meta.get("calibration", {}).get("temperature", 1.0))
+        self._transform = build_eval_transform(prep["mean"], prep["std"])
+
+    @classmethod
+    def from_bundle(cls, path: str | Path, device: str = "cpu") -> Predictor:
+        """Load a ``classify`` bundle (never unpickles)."""
+        state, meta = load_bundle(path, task=TASK)
+        arch = meta["architecture"]
+        model = create_model(arch["name"], num_classes=len(meta["classes"]), in_chans=arch["in_chans"])
+        model.load_state_dict(state)
+        return cls(model, meta, device)
+
+    def preprocess(self, source: ImageSource) -> torch.Tensor:
+        """One image source -> the normalised float tensor the model takes."""
+        return self._transform(to_model_size(load_image(source, self.mode), self.size))
+
+    @torch.inference_mode()
+    def logits(self, batch: torch.Tensor) -> torch.Tensor:
+        """Raw (uncalibrated) logits of a preprocessed batch, on the CPU."""
+        return self.model(batch.to(self.device)).float().cpu()
+
+    def iter_logits(self, sources: Sequence[ImageSource], batch_size: int = 64,
+                    workers: int | None = None) -> Iterator[tuple[list[int], torch.Tensor, list[tuple[int, str]]]]:
+        """Yield ``(indices, logits, errors)`` per batch; unreadable images are reported, not raised."""
+        dataset = _SourceDataset(sources, self.preprocess)
+        if workers is None:
+            workers = min(2, os.cpu_count() or 1) if len(sources) >= 4 * batch_size else 0
+        loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=_collate)
+        for indices, tensors, errors in loader:
+            yield indices, (self.logits(torch.stack(tensors)) if tensors else torch.empty(0)), errors
+
+    def predict(self, sources: Sequence[ImageSource], top_k: int = 5, min_confidence: float = 0.0,
+                batch_size: int = 64, skip_errors: bool = False) -> list[Prediction]:
+        """Calibrated top-k predictions, in the order of ``sources``.
+
+        Below ``min_confidence`` the label is ``"unknown"``. An unreadable image raises
+        :class:`ImageError`, or with ``skip_errors`` gives a Prediction whose ``error`` is set.
+        """
+        names = [_name(s, i) for i, s in enumerate(sources)]
+        results: list[Prediction | None] = [None] * len(sources)
+        k = max(1, min(top_k, len(self.classes)))
+        for indices, logits, errors in self.iter_logits(sources, batch_size):
+            for index, message in errors:
+                if not skip_errors:
+                    raise ImageError(message)
+                results[index] = Prediction(names[index], UNKNOWN, 0.0, [], error=message)
+            if not indices:
+                continue
+            probs = torch.softmax(logits / self.temperature, dim=1)
+            scores, classes = probs.topk(k, dim=1)
+            for row, index in enumerate(indices):
+                topk = [(self.classes[c], round(float(s), 6)) for s, c in zip(scores[row], classes[row])]
+                label = topk[0][0] if topk[0][1] >= min_confidence else UNKNOWN
+                results[index] = Prediction(names[index], label, topk[0][1], topk)
+        return [r for r in results if r is not None]
+
+
+def expand_image_paths(patterns: Sequence[str | Path]) -> list[Path]:
+    """Files, folders (searched recursively) and globs -> a sorted-per-argument list of image files."""
+    paths: list[Path] = []
+    for pattern in patterns:
+        path = Path(pattern)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and is_image_file(p))
+        elif path.exists():
+            found = [path]
+        else:
+            found = sorted(Path(p) for p in glob.glob(str(pattern), recursive=True) if Path(p).is_file())
+            if not found:
+                raise DataError(f"IMAGES {pattern}: no such file, folder or matching glob")
+        paths += found
+    if not paths:
+        raise DataError(f"IMAGES {' '.join(map(str, patterns))}: no image files found")
+    return paths
+
+
+class _SourceDataset(Dataset):
+    def __init__(self, sources: Sequence[ImageSource], preprocess: Any) -> None:
+        self.sources, self.preprocess = sources, preprocess
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    def __getitem__(self, index: int) -> tuple[int, torch.Tensor | None, str | None]:
+        try:
+            return index, self.preprocess(self.sources[index]), None
+        except ImageError as exc:
+            return index, None, str(exc)
+
+
+def _collate(items: list[tuple[int, torch.Tensor | None, str | None]]):
+    good = [(i, t) for i, t, e in items if t is not None]
+    errors = [(i, e) for i, t, e in items if t is None and e is not None]
+    return [i for i, _ in good], [t for _, t in good], errors
+
+
+def _name(source: ImageSource, index: int) -> str:
+    return str(source) if isinstance(source, (str, Path)) else f"<image {index}>"

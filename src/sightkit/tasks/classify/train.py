@@ -1,0 +1,170 @@
+"""Train a classifier from a folder or manifest of images, end to end.
+
+A run folder holds ``config.json`` and ``splits.json`` (the exact files of each split),
+``checkpoints/{best,last}.ckpt``, ``logs/`` (CSV + TensorBoard), the ``model`` bundle
+(best weights + fitted temperature) and the evaluation ``report/``.
+
+Example:
+    >>> result = train(Path("data/flowers"), TrainConfig(model="resnet18", epochs=10))  # doctest: +SKIP
+    >>> result.bundle_path, result.report["accuracy"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from sightkit.core.bundle import save_bundle
+from sightkit.core.fileio import atomic_write_text
+from sightkit.core.images import peek
+from sightkit.data.dataset import ImageDataset
+from sightkit.data.discover import DatasetSplits, discover
+from sightkit.data.transforms import build_eval_transform, build_train_transform
+from sightkit.errors import ConfigError, DataError
+from sightkit.tasks.classify.calibration import fit_temperature
+from sightkit.tasks.classify.config import TrainConfig
+from sightkit.tasks.classify.model import create_model, default_normalization, is_builtin, native_input_size
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.json"
+LAST_CHECKPOINT = "checkpoints/last.ckpt"
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced."""
+
+    run_dir: Path
+    bundle_path: Path
+    meta: dict[str, Any]
+    report: dict[str, Any]
+
+
+def default_run_dir(data: Path, model: str) -> Path:
+    """``runs/classify-<model>-<data>-<YYYYmmdd-HHMMSS>``: names that explain themselves."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"classify-{model}-{data.stem or 'data'}-{stamp}"
+
+
+def load_run_config(run_dir: Path, overrides: dict[str, Any]) -> TrainConfig:
+    """The saved config of ``run_dir`` with ``overrides`` applied (to resume, e.g. with more epochs)."""
+    path = run_dir / CONFIG_FILE
+    if not (run_dir / LAST_CHECKPOINT).is_file() or not path.is_file():
+        raise ConfigError(f"--resume: {run_dir} has no {LAST_CHECKPOINT}; start a new run without --resume")
+    saved = json.loads(path.read_text())["config"]
+    return TrainConfig(**{**saved, **overrides})
+
+
+def train(data: Path, config: TrainConfig, run_dir: Path | None = None, *, resume: bool = False,
+          progress: bool = True, status: Callable[[str], None] = log.info) -> TrainResult:
+    """Train, calibrate, save the bundle and evaluate on the held-out split."""
+    import lightning.pytorch as pl
+
+    from sightkit.engine.trainer import build_trainer
+    from sightkit.tasks.classify.evaluate import evaluate
+    from sightkit.tasks.classify.lit_module import ClassificationModule
+    from sightkit.tasks.classify.predict import Predictor
+
+    run_dir = run_dir or default_run_dir(data, config.model)
+    splits = discover(data, config.val_fraction, config.test_fraction, config.seed)
+    status(f"data: {splits.summary()} ({'grayscale' if splits.grayscale else 'colour'})")
+    for path, reason in splits.skipped:
+        status(f"skipped {path}: {reason}")
+    channels = 1 if splits.grayscale else 3
+    mode = "L" if channels == 1 else "RGB"
+    size = config.img_size or _default_img_size(splits, config.model)
+    mean, std = default_normalization(config.model, channels)
+    pl.seed_everything(config.seed, verbose=False)
+    model = create_model(config.model, len(splits.classes), channels, pretrained=config.pretrained,
+                         weights=config.weights)
+
+    train_ds = ImageDataset(splits.train, mode, size,
+                            build_train_transform(config.augment, mean, std, size=size, hflip=config.hflip))
+    val_ds = ImageDataset(splits.val or splits.train, mode, size, build_eval_transform(mean, std))
+    for path, reason in train_ds.skipped + val_ds.skipped:
+        status(f"skipped {path}: {reason}")
+    if len(train_ds) == 0:
+        raise DataError(f"DATA {data}: no training image could be decoded")
+    train_loader, val_loader = _loaders(train_ds, val_ds, config)
+
+    ckpt = None
+    if resume:
+        ckpt = run_dir / LAST_CHECKPOINT
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / CONFIG_FILE, json.dumps(
+        {"data": str(data), "config": config.model_dump(), "img_size": size, "channels": channels}, indent=2))
+    atomic_write_text(run_dir / "splits.json", json.dumps(
+        {name: [str(s.path) for s in getattr(splits, name)] for name in ("train", "val", "test")}))
+
+    module = ClassificationModule(model, len(splits.classes), config)
+    trainer = build_trainer(run_dir, max_epochs=config.epochs, monitor="val_acc", device=config.device,
+                            patience=config.patience, max_minutes=config.max_minutes, progress=progress)
+    trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt)
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    if best and Path(best).is_file():
+        _load_module_weights(module, Path(best))
+
+    meta = {
+        "task": "classify",
+        "architecture": {"name": config.model, "in_chans": channels, "num_classes": len(splits.classes)},
+        "classes": splits.classes,
+        "preprocessing": {"size": size, "mode": mode, "channels": channels, "mean": mean, "std": std,
+                          "resize": "shorter side to size (bilinear, antialiased), centre crop"},
+        "training": {"config": config.model_dump(), "data": str(data), "epochs_run": trainer.current_epoch,
+                     "splits": splits.summary(), "best_val_acc": _best_score(trainer)},
+    }
+    predictor = Predictor(module.model.cpu(), {**meta, "calibration": {"temperature": 1.0}})
+    val_pairs = [(s.path, splits.classes[s.label]) for s in val_ds.samples]
+    val_logits = torch.cat([lg for _, lg, _ in predictor.iter_logits([p for p, _ in val_pairs]) if lg.numel()])
+    temperature = fit_temperature(val_logits, torch.tensor([s.label for s in val_ds.samples]))
+    meta["calibration"] = {"temperature": temperature, "fitted_on": "val", "method": "temperature scaling"}
+    predictor.temperature = temperature
+    predictor.meta = meta
+
+    held_out = splits.test or splits.val
+    split_name = "test" if splits.test else "val"
+    report = evaluate(predictor, [(s.path, splits.classes[s.label]) for s in held_out], run_dir / "report")
+    report["split"] = split_name
+    meta["metrics"] = {"split": split_name, **{k: report[k] for k in ("accuracy", "macro_f1", "ece") if k in report}}
+    bundle_path = save_bundle(run_dir / "model", module.model.state_dict(), meta)
+    return TrainResult(run_dir, bundle_path, meta, report)
+
+
+def _loaders(train_ds: ImageDataset, val_ds: ImageDataset, config: TrainConfig) -> tuple[DataLoader, DataLoader]:
+    workers = config.workers
+    if workers is None:
+        workers = 0 if train_ds.cached is not None else min(4, os.cpu_count() or 1)
+    common = {"num_workers": workers, "persistent_workers": workers > 0, "pin_memory": torch.cuda.is_available()}
+    drop_last = len(train_ds) > config.batch_size
+    return (DataLoader(train_ds, batch_size=config.batch_size, shuffle=True, drop_last=drop_last, **common),
+            DataLoader(val_ds, batch_size=max(config.batch_size, 128), **common))
+
+
+def _default_img_size(splits: DatasetSplits, model: str) -> int:
+    """Median shorter side of (up to 200) training images, clamped to what the model suits."""
+    sides = [min(peek(s.path)[:2]) for s in splits.train[:: max(1, len(splits.train) // 200)]]
+    median = int(statistics.median(sides))
+    if is_builtin(model):
+        return max(8, min(64, median))
+    return max(32, min(native_input_size(model) or 224, median))
+
+
+def _load_module_weights(module: torch.nn.Module, checkpoint: Path) -> None:
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+    module.load_state_dict(state)
+
+
+def _best_score(trainer: Any) -> float | None:
+    score = trainer.checkpoint_callback.best_model_score if trainer.checkpoint_callback else None
+    return float(score) if score is not None else None
