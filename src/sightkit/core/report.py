@@ -99,16 +99,16 @@ def _render_html(title: str, data: dict, keys: list[str], pngs: dict[str, bytes]
     ]
     if keys:
         rows = "".join(f"<tr><td>{esc(key)}</td><td>{esc(_format(data[key]))}</td></tr>" for key in keys)
-        parts.append(f"<h2>Summary</h2><table><thead><tr><th>metric</th><th>value</th></tr></thead><tbody>{rows}</tbody></table>")
+        head = "<thead><tr><th>metric</th><th>value</th></tr></thead>"
+        parts.append(f"<h2>Summary</h2><table>{head}<tbody>{rows}</tbody></table>")
     per_class = data.get("per_class")
     if isinstance(per_class, dict) and per_class and all(isinstance(v, dict) for v in per_class.values()):
         parts.append("<h2>Per class</h2>" + _per_class_table(per_class))
     for name, png in pngs.items():
         heading = name.replace("_", " ").capitalize()
         encoded = base64.b64encode(png).decode("ascii")
-        parts.append(
-            f'<figure><h2>{esc(heading)}</h2><img alt="{esc(heading)}" src="data:image/png;base64,{encoded}"></figure>'
-        )
+        image = f'<img alt="{esc(heading)}" src="data:image/png;base64,{encoded}">'
+        parts.append(f"<figure><h2>{esc(heading)}</h2>{image}</figure>")
     parts.append(f"<details><summary>Full report (JSON)</summary><pre>{esc(report_json)}</pre></details>")
     parts.append("</body></html>\n")
     return "\n".join(parts)
@@ -122,7 +122,9 @@ def _per_class_table(per_class: dict[str, dict]) -> str:
         columns.extend(k for k, v in fields.items() if _is_scalar(v) and k not in columns)
     head = "".join(f"<th>{esc(c)}</th>" for c in ["class", *columns])
     rows = "".join(
-        f"<tr><td>{esc(name)}</td>" + "".join(f"<td>{esc(_format(fields.get(c, '')))}</td>" for c in columns) + "</tr>"
+        f"<tr><td>{esc(name)}</td>"
+        + "".join(f"<td>{esc(_format(fields.get(c, '')))}</td>" for c in columns)
+        + "</tr>"
         for name, fields in per_class.items()
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
@@ -142,7 +144,9 @@ def _jsonable(value: Any) -> Any:
         return str(value)
     if hasattr(value, "tolist"):
         return _jsonable(value.tolist())
-    raise TypeError(f"cannot write a {type(value).__name__} into report.json; convert it to numbers or text first.")
+    raise TypeError(
+        f"cannot write a {type(value).__name__} into report.json; convert it to numbers or text first."
+    )
 
 
 def _is_scalar(value: Any) -> bool:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from sightkit.errors import ConfigError
 
 
 class TrainConfig(BaseModel):
@@ -40,3 +44,20 @@ class TrainConfig(BaseModel):
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     workers: int | None = Field(None, ge=0, description="DataLoader workers; default 0 for in-memory data")
+
+
+def make_config(**options: Any) -> TrainConfig:
+    """Build a :class:`TrainConfig`, turning a validation failure into a one-line ``ConfigError``.
+
+    Example:
+        >>> make_config(epochs=0)
+        Traceback (most recent call last):
+        sightkit.errors.ConfigError: --epochs: Input should be greater than or equal to 1 (got 0)
+    """
+    try:
+        return TrainConfig(**options)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        option = "--" + str(first["loc"][0]).replace("_", "-") if first["loc"] else "options"
+        got = f" (got {first['input']!r})" if first["type"] != "extra_forbidden" else ""
+        raise ConfigError(f"{option}: {first['msg']}{got}") from None

@@ -35,14 +35,15 @@ class ClassificationModule(pl.LightningModule):
         loss = F.cross_entropy(logits, targets, label_smoothing=self.config.label_smoothing)
         hard = targets.argmax(1) if targets.ndim == 2 else targets
         acc = (logits.argmax(1) == hard).float().mean()
-        self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True)
-        self.log("train_acc", acc, prog_bar=True, on_step=False, on_epoch=True)
+        self.log("loss", loss, prog_bar=True, on_step=True, on_epoch=False)
+        self.log("train_loss", loss, on_step=False, on_epoch=True)
+        self.log("train_acc", acc, on_step=False, on_epoch=True)
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         images, labels = batch
         logits = self.model(images)
-        self.log("val_loss", F.cross_entropy(logits, labels), prog_bar=True, on_epoch=True)
+        self.log("val_loss", F.cross_entropy(logits, labels), on_epoch=True)
         self.log("val_acc", (logits.argmax(1) == labels).float().mean(), prog_bar=True, on_epoch=True)
 
     def configure_optimizers(self) -> dict:

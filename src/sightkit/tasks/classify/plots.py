@@ -39,7 +39,9 @@ def plot_confusion_matrix(
     counts = np.asarray(matrix, dtype=np.float64)
     k = len(class_names)
     if counts.shape != (k, k):
-        raise DataError(f"confusion matrix has shape {counts.shape}, expected ({k}, {k}) for {k} class names.")
+        raise DataError(
+            f"confusion matrix has shape {counts.shape}, expected ({k}, {k}) for {k} class names."
+        )
     values = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1.0) if normalize else counts
     vmax = 1.0 if normalize else max(float(values.max()), 1.0)
 
@@ -49,9 +51,10 @@ def plot_confusion_matrix(
     image = ax.imshow(values, cmap="Blues", vmin=0.0, vmax=vmax, interpolation="nearest")
     fig.colorbar(image, ax=ax, shrink=0.8, label="fraction of true class" if normalize else "count")
 
-    font = 9 if k <= _MAX_ANNOTATED_CLASSES else max(5, 9 - (k - _MAX_ANNOTATED_CLASSES) // 8)
+    font = 9 if k <= _MAX_ANNOTATED_CLASSES else max(6, 9 - k // 15)
     labels = [_plain(name) for name in class_names]
-    ax.set_xticks(range(k), labels=labels, rotation=90 if k > 6 else 30, ha="right" if k <= 6 else "center", fontsize=font)
+    tilt = {"rotation": 30, "ha": "right"} if k <= 6 else {"rotation": 90, "ha": "center"}
+    ax.set_xticks(range(k), labels=labels, fontsize=font, **tilt)
     ax.set_yticks(range(k), labels=labels, fontsize=font)
     ax.set_xlabel("Predicted class")
     ax.set_ylabel("True class")
@@ -85,7 +88,10 @@ def plot_reliability(
     if bins_uncal is None:
         panels = [("Reliability", bins, ece)]
     else:
-        panels = [("Before temperature scaling", bins_uncal, ece_uncal), ("After temperature scaling", bins, ece)]
+        panels = [
+            ("Before temperature scaling", bins_uncal, ece_uncal),
+            ("After temperature scaling", bins, ece),
+        ]
     fig = Figure(figsize=(4.8 * len(panels), 6.0), layout="constrained")
     grid = fig.add_gridspec(2, len(panels), height_ratios=[3, 1])
     for col, (title, panel_bins, panel_ece) in enumerate(panels):
@@ -175,7 +181,10 @@ def _display_array(image: np.ndarray | Image.Image) -> np.ndarray:
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)):
-        raise DataError(f"cannot show an image array of shape {array.shape}; expected (H, W), (H, W, C) or (C, H, W).")
+        raise DataError(
+            f"cannot show an image array of shape {array.shape}; "
+            "expected (H, W), (H, W, C) or (C, H, W)."
+        )
     if np.issubdtype(array.dtype, np.floating):
         return np.clip(array, 0.0, 1.0)
     return np.clip(array, 0, 255).astype(np.uint8)

@@ -32,7 +32,7 @@ from sightkit.data.discover import DatasetSplits, discover
 from sightkit.data.transforms import build_eval_transform, build_train_transform
 from sightkit.errors import ConfigError, DataError
 from sightkit.tasks.classify.calibration import fit_temperature
-from sightkit.tasks.classify.config import TrainConfig
+from sightkit.tasks.classify.config import TrainConfig, make_config
 from sightkit.tasks.classify.model import create_model, default_normalization, is_builtin, native_input_size
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def load_run_config(run_dir: Path, overrides: dict[str, Any]) -> TrainConfig:
     if not (run_dir / LAST_CHECKPOINT).is_file() or not path.is_file():
         raise ConfigError(f"--resume: {run_dir} has no {LAST_CHECKPOINT}; start a new run without --resume")
     saved = json.loads(path.read_text())["config"]
-    return TrainConfig(**{**saved, **overrides})
+    return make_config(**{**saved, **overrides})
 
 
 def train(data: Path, config: TrainConfig, run_dir: Path | None = None, *, resume: bool = False,

@@ -1,0 +1,5 @@
+"""``python -m sightkit`` runs the command line."""
+
+from sightkit.cli.main import run
+
+run()

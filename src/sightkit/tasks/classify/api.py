@@ -1,0 +1,87 @@
+"""The classification facade that the CLI, the service and users call.
+
+Example:
+    >>> from sightkit import Classifier  # doctest: +SKIP
+    >>> clf = Classifier.train("data/flowers", model="resnet18", epochs=10)  # doctest: +SKIP
+    >>> clf.evaluate("data/flowers/test")["accuracy"]  # doctest: +SKIP
+    >>> Classifier.load("runs/.../model").predict(["rose.jpg"])[0].label  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sightkit.core.images import ImageSource
+from sightkit.errors import ConfigError
+from sightkit.tasks.classify.config import make_config
+from sightkit.tasks.classify.predict import Prediction, Predictor, expand_image_paths
+
+
+class Classifier:
+    """A trained image classifier: its model, classes, preprocessing and calibration."""
+
+    def __init__(self, predictor: Predictor, path: Path | None = None, report: dict[str, Any] | None = None) -> None:
+        self.predictor, self.path, self.report = predictor, path, report
+
+    @property
+    def classes(self) -> list[str]:
+        """Class names, in the order of the model's outputs."""
+        return self.predictor.classes
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The bundle metadata (architecture, preprocessing, calibration, metrics, training)."""
+        return self.predictor.meta
+
+    @classmethod
+    def train(cls, data: str | Path, model: str | None = None, *, out: str | Path | None = None,
+              resume: bool = False, progress: bool = True, status: Callable[[str], None] | None = None,
+              **options: Any) -> Classifier:
+        """Train on ``data`` (folder per class, split folders, or CSV manifest); see :class:`TrainConfig`.
+
+        ``resume=True`` continues the killed or finished run in ``out`` (options given here,
+        such as a larger ``epochs``, override the saved ones).
+        """
+        from sightkit.tasks.classify.train import load_run_config, train
+
+        run_dir = Path(out) if out is not None else None
+        overrides = {**options, **({"model": model} if model else {})}
+        if resume:
+            if run_dir is None:
+                raise ConfigError("--resume needs --out RUN_DIR (the folder of the run to continue)")
+            config = load_run_config(run_dir, overrides)
+        else:
+            config = make_config(**overrides)
+        kwargs = {"status": status} if status is not None else {}
+        result = train(Path(data), config, run_dir, resume=resume, progress=progress, **kwargs)
+        return cls(Predictor.from_bundle(result.bundle_path), result.bundle_path, result.report)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu") -> Classifier:
+        """Load a ``classify`` bundle (folder or ``.sightkit`` file); never unpickles."""
+        return cls(Predictor.from_bundle(path, device), Path(path))
+
+    def predict(self, images: ImageSource | Sequence[ImageSource], top_k: int = 5, min_confidence: float = 0.0,
+                batch_size: int = 64, skip_errors: bool = False) -> list[Prediction]:
+        """Top-k calibrated predictions for files, folders, globs, PIL images or arrays."""
+        if not isinstance(images, (list, tuple)):
+            images = [images]
+        sources: list[ImageSource] = []
+        for image in images:
+            sources += expand_image_paths([image]) if isinstance(image, (str, Path)) else [image]
+        return self.predictor.predict(sources, top_k, min_confidence, batch_size, skip_errors)
+
+    def evaluate(self, data: str | Path, out_dir: str | Path | None = None, batch_size: int = 64,
+                 progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+        """Accuracy, top-5, per-class P/R/F1, macro-F1, balanced accuracy, confusion matrix, ECE."""
+        from sightkit.tasks.classify.evaluate import evaluate
+
+        return evaluate(self.predictor, data, out_dir, batch_size, progress)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the bundle (a folder, or a zip when ``path`` ends in ``.sightkit``)."""
+        from sightkit.core.bundle import save_bundle
+
+        return save_bundle(path, self.predictor.model.state_dict(), self.meta)
