@@ -63,7 +63,7 @@ def build_trainer(run_dir: str | Path, *, max_epochs: int, monitor: str, mode: s
         max_epochs=max_epochs,
         max_time={"minutes": max_minutes} if max_minutes else None,
         accelerator=accelerator,
-        devices=1,
+        devices=1,  # multi-GPU DDP needs rank-0 guards around calibration and bundle writing (not yet)
         precision=mixed_precision(accelerator),
         callbacks=callbacks,
         logger=loggers,
