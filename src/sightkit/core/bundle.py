@@ -128,6 +128,7 @@ def _write_zip(path: Path, weights: bytes, meta_text: str) -> None:
 def _write_dir(path: Path, weights: bytes, meta_text: str) -> None:
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
+        staging.chmod(0o755)  # mkdtemp makes it private; a bundle is an ordinary readable folder
         (staging / WEIGHTS_FILE).write_bytes(weights)
         (staging / META_FILE).write_text(meta_text, encoding="utf-8")
         for member in staging.iterdir():
@@ -137,7 +138,11 @@ def _write_dir(path: Path, weights: bytes, meta_text: str) -> None:
             old = path.with_name(f".{path.name}.old")
             shutil.rmtree(old, ignore_errors=True)
             os.replace(path, old)
-            os.replace(staging, path)
+            try:
+                os.replace(staging, path)
+            except BaseException:
+                os.replace(old, path)  # put the previous bundle back
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(staging, path)

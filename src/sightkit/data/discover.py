@@ -9,7 +9,8 @@
   (paths relative to the CSV's folder).
 
 Splits are stratified per class with a fixed seed, so they are reproducible and disjoint.
-Files whose header cannot be read are skipped and listed in ``skipped``, never a crash.
+Files whose header cannot be read, or whose size is under ``MIN_SIDE``, are skipped and listed
+in ``skipped``, never a crash.
 
 Example:
     >>> splits = discover("data/flowers", val_fraction=0.2, seed=0)  # doctest: +SKIP
@@ -24,7 +25,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sightkit.core.images import is_grayscale, is_image_file, peek
+from sightkit.core.images import MIN_SIDE, is_grayscale, is_image_file, peek
 from sightkit.errors import DataError, ImageError
 
 SPLIT_NAMES = ("train", "val", "test")
@@ -162,7 +163,9 @@ def _readable(files: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
     good, bad = [], []
     for path in files:
         try:
-            peek(path)
+            width, height, _ = peek(path)
+            if min(width, height) < MIN_SIDE:  # decodable, but no model input can come of it
+                raise ImageError(f"{path}: too small ({width}x{height} px; at least {MIN_SIDE}x{MIN_SIDE} needed)")
             good.append(path)
         except ImageError as exc:
             bad.append((path, str(exc)))
