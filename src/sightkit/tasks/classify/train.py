@@ -98,9 +98,7 @@ def train(data: Path, config: TrainConfig, run_dir: Path | None = None, *, resum
         raise DataError(f"DATA {data}: no training image could be decoded")
     train_loader, val_loader = _loaders(train_ds, val_ds, config)
 
-    ckpt = None
-    if resume:
-        ckpt = run_dir / LAST_CHECKPOINT
+    ckpt = run_dir / LAST_CHECKPOINT if resume else None
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / CONFIG_FILE, json.dumps(
         {"data": str(data), "config": config.model_dump(), "img_size": size, "channels": channels}, indent=2))
@@ -124,13 +122,9 @@ def train(data: Path, config: TrainConfig, run_dir: Path | None = None, *, resum
         "training": {"config": config.model_dump(), "data": str(data), "epochs_run": trainer.current_epoch,
                      "splits": splits.summary(), "best_val_acc": _best_score(trainer)},
     }
-    predictor = Predictor(module.model.cpu(), {**meta, "calibration": {"temperature": 1.0}})
-    val_pairs = [(s.path, splits.classes[s.label]) for s in val_ds.samples]
-    val_logits = torch.cat([lg for _, lg, _ in predictor.iter_logits([p for p, _ in val_pairs]) if lg.numel()])
-    temperature = fit_temperature(val_logits, torch.tensor([s.label for s in val_ds.samples]))
+    temperature = fit_temperature(*_logits_and_labels(module.model.cpu().eval(), val_loader))
     meta["calibration"] = {"temperature": temperature, "fitted_on": "val", "method": "temperature scaling"}
-    predictor.temperature = temperature
-    predictor.meta = meta
+    predictor = Predictor(module.model, meta)
 
     held_out = splits.test or splits.val
     split_name = "test" if splits.test else "val"
@@ -149,6 +143,12 @@ def _loaders(train_ds: ImageDataset, val_ds: ImageDataset, config: TrainConfig) 
     drop_last = len(train_ds) > config.batch_size
     return (DataLoader(train_ds, batch_size=config.batch_size, shuffle=True, drop_last=drop_last, **common),
             DataLoader(val_ds, batch_size=max(config.batch_size, 128), **common))
+
+
+@torch.no_grad()  # not inference_mode: fit_temperature differentiates through a copy of these
+def _logits_and_labels(model: torch.nn.Module, loader: DataLoader) -> tuple[torch.Tensor, torch.Tensor]:
+    logits, labels = zip(*((model(images), targets) for images, targets in loader))
+    return torch.cat(logits), torch.cat(labels)
 
 
 def _default_img_size(splits: DatasetSplits, model: str) -> int:
