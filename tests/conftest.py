@@ -59,3 +59,18 @@ def make_dataset(tmp_path: Path) -> Callable[..., Path]:
 def tiny_dataset(tmp_path: Path) -> Path:
     """Two classes (dark, bright), 12 grey 12x12 PNGs each, one folder per class."""
     return write_dataset(tmp_path / "data")
+
+
+@pytest.fixture(scope="session")
+def dataset_writer() -> Callable[..., Path]:
+    """The :func:`write_dataset` function, for module-scoped fixtures and tests that write several datasets.
+
+    (Test files cannot ``from conftest import ...`` reliably: several folders have a conftest.py.)
+    """
+    return write_dataset
+
+
+@pytest.fixture(scope="session")
+def pattern_maker() -> Callable[[str, int, np.random.Generator], np.ndarray]:
+    """The :func:`pattern_pixels` function: one image of a named pattern."""
+    return pattern_pixels

@@ -43,14 +43,21 @@ def mixed_precision(accelerator: str) -> str:
 
 def build_trainer(run_dir: str | Path, *, max_epochs: int, monitor: str, mode: str = "max",
                   device: str = "auto", patience: int | None = None, max_minutes: float | None = None,
-                  progress: bool = True) -> pl.Trainer:
-    """A Trainer that writes checkpoints and logs under ``run_dir``."""
+                  progress: bool = True, resuming: bool = False) -> pl.Trainer:
+    """A Trainer that writes checkpoints and logs under ``run_dir``.
+
+    ``resuming`` keeps the previous ``logs/metrics.csv`` (Lightning's CSV logger would delete it)
+    by renaming it to ``metrics-upto-epoch-N.csv``.
+    """
     run_dir = Path(run_dir)
+    if resuming:
+        _keep_previous_metrics(run_dir / "logs" / "metrics.csv")
     accelerator = resolve_accelerator(device)
     ckpt_dir = run_dir / "checkpoints"
     callbacks: list[pl.Callback] = [
-        ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode=mode, save_last=True,
-                        enable_version_counter=False),
+        ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode=mode, enable_version_counter=False),
+        # Lightning's save_last=True writes last.ckpt only when `monitor` improves; this one writes it every epoch.
+        ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1, enable_version_counter=False),
         Throughput(),
     ]
     if patience:
@@ -73,3 +80,13 @@ def build_trainer(run_dir: str | Path, *, max_epochs: int, monitor: str, mode: s
         num_sanity_val_steps=0,
         deterministic=False,
     )
+
+
+def _keep_previous_metrics(csv_path: Path) -> None:
+    if not csv_path.is_file():
+        return
+    rows = csv_path.read_text().splitlines()
+    header = rows[0].split(",") if rows else []
+    epochs = [r.split(",")[header.index("epoch")] for r in rows[1:]] if "epoch" in header else []
+    last = max((int(float(e)) for e in epochs if e), default=0)
+    csv_path.rename(csv_path.with_name(f"metrics-upto-epoch-{last}.csv"))

@@ -107,7 +107,8 @@ def train(data: Path, config: TrainConfig, run_dir: Path | None = None, *, resum
 
     module = ClassificationModule(model, len(splits.classes), config)
     trainer = build_trainer(run_dir, max_epochs=config.epochs, monitor="val_acc", device=config.device,
-                            patience=config.patience, max_minutes=config.max_minutes, progress=progress)
+                            patience=config.patience, max_minutes=config.max_minutes, progress=progress,
+                            resuming=resume)
     trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt)
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     if best and Path(best).is_file():
