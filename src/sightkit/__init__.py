@@ -16,8 +16,9 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from sightkit.tasks.classify.api import Classifier
+    from sightkit.tasks.enhance.api import Upscaler
 
-__all__ = ["Classifier", "__version__"]
+__all__ = ["Classifier", "Upscaler", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -25,4 +26,8 @@ def __getattr__(name: str) -> Any:
         from sightkit.tasks.classify.api import Classifier
 
         return Classifier
+    if name == "Upscaler":
+        from sightkit.tasks.enhance.api import Upscaler
+
+        return Upscaler
     raise AttributeError(f"module 'sightkit' has no attribute {name!r}")

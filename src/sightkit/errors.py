@@ -28,3 +28,20 @@ class ModelError(SightkitError):
 
 class ConfigError(SightkitError):
     """An option value that is out of range or inconsistent with others."""
+
+
+class EnhanceError(SightkitError):
+    """An image that a super-resolution model cannot take: unsupported scale, too small, too large."""
+
+
+class DeployError(SightkitError):
+    """An export, quantization or compression whose result would be wrong (unsupported operator,
+    parity failure, accuracy drop above the limit); nothing is written."""
+
+
+class FaceError(SightkitError):
+    """An image that cannot be used as a face: no face, several faces where one is needed, too small."""
+
+
+class GalleryError(SightkitError):
+    """A face gallery that cannot be used: not a gallery, from a newer sightkit, unknown person."""

@@ -119,6 +119,7 @@ def _write_zip(path: Path, weights: bytes, meta_text: str) -> None:
         with os.fdopen(fd, "wb") as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
             archive.writestr(META_FILE, meta_text)
             archive.writestr(WEIGHTS_FILE, weights)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a bundle is an ordinary readable file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

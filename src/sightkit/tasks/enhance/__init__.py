@@ -1,0 +1,1 @@
+"""Super-resolution: light and residual generators, GAN training, tiled upscaling, metrics."""
