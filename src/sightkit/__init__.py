@@ -17,8 +17,9 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from sightkit.tasks.classify.api import Classifier
     from sightkit.tasks.enhance.api import Upscaler
+    from sightkit.tasks.face.api import FaceGallery
 
-__all__ = ["Classifier", "Upscaler", "__version__"]
+__all__ = ["Classifier", "FaceGallery", "Upscaler", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -26,6 +27,10 @@ def __getattr__(name: str) -> Any:
         from sightkit.tasks.classify.api import Classifier
 
         return Classifier
+    if name == "FaceGallery":
+        from sightkit.tasks.face.api import FaceGallery
+
+        return FaceGallery
     if name == "Upscaler":
         from sightkit.tasks.enhance.api import Upscaler
 

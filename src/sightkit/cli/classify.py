@@ -8,11 +8,15 @@ import logging
 import warnings
 from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from sightkit.cli._output import err_console, print_json, progress_bar, status
+
+if TYPE_CHECKING:
+    from sightkit.tasks.classify.api import Classifier
+    from sightkit.tasks.classify.predict import Prediction
 
 app = typer.Typer(help="Train, evaluate and run image classifiers.", no_args_is_help=True)
 
@@ -111,24 +115,29 @@ def evaluate(
 
 @app.command()
 def predict(
-    bundle: Path = typer.Argument(..., help="A classify bundle (folder or .sightkit)."),
+    bundle: Path = typer.Argument(..., help="A classify bundle (folder or .sightkit), or an .onnx file from 'sightkit export'."),
     images: list[str] = typer.Argument(..., help="Image files, folders or globs."),
     top_k: int = typer.Option(5, "--top-k", "-k", min=1, help="Labels per image."),
     min_confidence: float = typer.Option(0.0, min=0.0, max=1.0, help="Below this probability the label is 'unknown'."),
     output_format: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table|json|csv."),
     json_out: bool = typer.Option(False, "--json", help="Same as --format json."),
     batch_size: int = typer.Option(64, help="Batch size."),
+    backend: Optional[str] = typer.Option(None, help="torch|onnx (ONNX Runtime) [default: onnx for .onnx files]."),
+    explain: bool = typer.Option(False, "--explain", help="Also write heatmap overlays of the predicted labels."),
+    explain_dir: Path = typer.Option(Path("explanations"), help="Folder for the --explain overlays and index.html."),
+    explain_method: str = typer.Option("gradcam", help="Method of --explain (see 'sightkit explain --help')."),
 ) -> None:
     """Predict top-k labels with calibrated probabilities; unreadable images are listed, not fatal."""
     from sightkit.tasks.classify.api import Classifier
     from sightkit.tasks.classify.predict import expand_image_paths
 
-    clf = Classifier.load(bundle)
+    clf = Classifier.load(bundle, backend=backend)
     paths = expand_image_paths(images)
     results = clf.predict(paths, top_k=top_k, min_confidence=min_confidence, batch_size=batch_size, skip_errors=True)
+    overlays = _explain_predictions(clf, results, explain_dir, explain_method) if explain else {}
     fmt = OutputFormat.json if json_out else output_format
     if fmt is OutputFormat.json:
-        print_json([r.to_dict() for r in results])
+        print_json([{**r.to_dict(), **({"overlay": overlays[r.path]} if r.path in overlays else {})} for r in results])
     elif fmt is OutputFormat.csv:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
@@ -145,9 +154,9 @@ def predict(
             top = ", ".join(f"{l} {s:.2f}" for l, s in r.topk)
             table.add_row(r.path, r.label, f"{r.score:.3f}", r.error or top)
         Console().print(table)
-    failed = sum(r.error is not None for r in results)
+    failed = [r for r in results if r.error is not None]
     if failed:
-        status(f"{failed} of {len(results)} images could not be read")
+        status(f"{len(failed)} of {len(results)} images could not be read, e.g. {failed[0].error}")
         raise typer.Exit(1)
 
 
@@ -158,6 +167,15 @@ def models(pattern: str = typer.Argument("*", help="Glob over model names, e.g. 
 
     for name in list_models(pattern):
         typer.echo(name)
+
+
+def _explain_predictions(clf: Classifier, results: list[Prediction], out_dir: Path, method: str) -> dict[str, str]:
+    """Overlays of the predicted label of each readable image in ``out_dir``: ``{image path: overlay}``."""
+    from sightkit.explain.api import explain_images
+
+    explanations = explain_images(clf.predictor, [r.path for r in results if r.error is None], method, out_dir=out_dir)
+    status(f"explanations ({method}): {out_dir / 'index.html'}")
+    return {e.path: str(out_dir / e.files["overlay"]) for e in explanations}
 
 
 def _headline(report: dict) -> dict:

@@ -12,16 +12,21 @@ import sys
 import typer
 
 from sightkit import __version__
-from sightkit.cli import classify, demo, info
+from sightkit.cli import classify, demo, deploy, enhance, explain, face, info
 
 app = typer.Typer(
     name="sightkit",
-    help="Image recognition toolkit: train, evaluate and run CNN classifiers (and more).",
+    help="Image recognition toolkit: classify, explain, upscale, export and benchmark image models.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
 app.add_typer(classify.app, name="classify")
+app.add_typer(enhance.app, name="enhance")
+app.add_typer(face.app, name="face")
+app.command("explain")(explain.explain)
+for _command in (deploy.export, deploy.quantize, deploy.prune, deploy.distill, deploy.bench):
+    app.command()(_command)
 app.command("info")(info.info)
 app.command("demo")(demo.demo)
 

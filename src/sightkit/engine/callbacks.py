@@ -8,20 +8,25 @@ import lightning.pytorch as pl
 
 
 class Throughput(pl.Callback):
-    """Shows training images/s in the progress bar and logs it per epoch as ``train_img_per_s``."""
+    """Logs the training images/s of each epoch as ``img_per_s`` (also shown in the progress bar).
+
+    Timed from the start of the epoch to the end of its last training batch, so the
+    validation run and checkpointing at the end of the epoch are not counted.
+    """
 
     def __init__(self) -> None:
         self._start = 0.0
+        self._elapsed = 0.0
         self._images = 0
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._start, self._images = time.perf_counter(), 0
+        self._start, self._elapsed, self._images = time.perf_counter(), 0.0, 0
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: object,
                            batch: object, batch_idx: int) -> None:
         self._images += len(batch[0])  # type: ignore[index]
+        self._elapsed = time.perf_counter() - self._start
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        elapsed = time.perf_counter() - self._start
-        if elapsed > 0 and self._images:
-            pl_module.log("img_per_s", self._images / elapsed, prog_bar=True)
+        if self._elapsed > 0 and self._images:
+            pl_module.log("img_per_s", self._images / self._elapsed, prog_bar=True)

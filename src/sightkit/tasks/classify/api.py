@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sightkit.core.images import ImageSource
-from sightkit.errors import ConfigError
+from sightkit.errors import BundleError, ConfigError
 from sightkit.tasks.classify.config import make_config
 from sightkit.tasks.classify.predict import Prediction, Predictor, expand_image_paths
+
+if TYPE_CHECKING:
+    from sightkit.explain.api import Explanation
 
 
 class Classifier:
@@ -59,9 +62,13 @@ class Classifier:
         return cls(Predictor.from_bundle(result.bundle_path), result.bundle_path, result.report)
 
     @classmethod
-    def load(cls, path: str | Path, device: str = "cpu") -> Classifier:
-        """Load a ``classify`` bundle (folder or ``.sightkit`` file); never unpickles."""
-        return cls(Predictor.from_bundle(path, device), Path(path))
+    def load(cls, path: str | Path, device: str = "cpu", backend: str | None = None) -> Classifier:
+        """Load a ``classify`` bundle (folder or ``.sightkit`` file); never unpickles.
+
+        ``backend="onnx"`` (the default for ``.onnx`` files from ``sightkit export`` or
+        ``quantize``) predicts with ONNX Runtime, with the same pre- and post-processing.
+        """
+        return cls(Predictor.from_bundle(path, device, backend), Path(path))
 
     def predict(self, images: ImageSource | Sequence[ImageSource], top_k: int = 5, min_confidence: float = 0.0,
                 batch_size: int = 64, skip_errors: bool = False) -> list[Prediction]:
@@ -73,6 +80,30 @@ class Classifier:
             sources += expand_image_paths([image]) if isinstance(image, (str, Path)) else [image]
         return self.predictor.predict(sources, top_k, min_confidence, batch_size, skip_errors)
 
+    def explain(self, images: ImageSource | Sequence[ImageSource], method: str = "gradcam", *, target: str = "top",
+                layer: str | None = None, out_dir: str | Path | None = None,
+                **options: Any) -> Explanation | list[Explanation]:
+        """Heatmaps of why the model chose ``target`` ("top" or a class name): ``.map``, ``.overlay``.
+
+        One image gives one :class:`~sightkit.explain.api.Explanation`; a list, a folder or a
+        glob gives a list. ``options`` go to :func:`sightkit.explain.api.explain_images`
+        (``baseline``, ``faithfulness``, ``batch_size``).
+
+        Example:
+            >>> e = Classifier.load("runs/x/model").explain("cat.jpg", method="gradcam")  # doctest: +SKIP
+            >>> e.map.shape, e.label, e.score                                            # doctest: +SKIP
+            ((32, 32), 'cat', 0.93)
+        """
+        from sightkit.explain.api import explain_images
+
+        many = isinstance(images, (list, tuple)) or (isinstance(images, (str, Path)) and not Path(images).is_file())
+        sources: list[ImageSource] = []
+        for image in images if isinstance(images, (list, tuple)) else [images]:
+            sources += expand_image_paths([image]) if isinstance(image, (str, Path)) else [image]
+        results = explain_images(self.predictor, sources, method, target=target, layer=layer, out_dir=out_dir,
+                                 **options)
+        return results if many else results[0]
+
     def evaluate(self, data: str | Path, out_dir: str | Path | None = None, batch_size: int = 64,
                  progress: Callable[[int], None] | None = None) -> dict[str, Any]:
         """Accuracy, top-5, per-class P/R/F1, macro-F1, balanced accuracy, confusion matrix, ECE."""
@@ -82,6 +113,10 @@ class Classifier:
 
     def save(self, path: str | Path) -> Path:
         """Write the bundle (a folder, or a zip when ``path`` ends in ``.sightkit``)."""
+        from torch import nn
+
         from sightkit.core.bundle import save_bundle
 
+        if not isinstance(self.predictor.model, nn.Module):
+            raise BundleError(f"{self.path}: an ONNX model cannot be saved as a bundle; keep the .onnx file")
         return save_bundle(path, self.predictor.model.state_dict(), self.meta)

@@ -17,7 +17,7 @@ import torch
 from sightkit.core.images import load_image
 from sightkit.core.report import write_report
 from sightkit.data.discover import read_labelled_images
-from sightkit.errors import DataError
+from sightkit.errors import ConfigError, DataError
 from sightkit.tasks.classify.calibration import reliability_bins
 from sightkit.tasks.classify.metrics import classification_metrics
 from sightkit.tasks.classify.plots import plot_confusion_matrix, plot_image_grid, plot_reliability
@@ -74,9 +74,22 @@ def evaluate(predictor: Predictor, data: str | Path | Sequence[tuple[Path, str]]
             images = [load_image(w["path"], predictor.mode) for w in report["worst"]]
             captions = [f"{w['true']} -> {w['predicted']} ({w['score']:.2f})" for w in report["worst"]]
             figures["worst_classified"] = plot_image_grid(images, captions)
+            heatmaps = _gradcam_overlays(predictor, [w["path"] for w in report["worst"]])
+            if heatmaps:
+                figures["worst_gradcam"] = plot_image_grid(heatmaps, captions)
         report["report_html"] = str(write_report(
             out_dir, report, figures, title="sightkit classification report",
-            summary_keys=["accuracy", "top5_accuracy", "macro_f1", "balanced_accuracy", "ece",
-                          "ece_uncalibrated", "temperature", "nll", "n"],
+            summary_keys=[k for k in ("accuracy", "top5_accuracy", "macro_f1", "balanced_accuracy", "ece",
+                                      "ece_uncalibrated", "temperature", "nll", "n") if k in report],
         ))
     return report
+
+
+def _gradcam_overlays(predictor: Predictor, paths: list[str]) -> list[Any]:
+    """Grad-CAM overlays of the predicted class; none where Grad-CAM cannot apply (no conv, ONNX)."""
+    from sightkit.explain.api import explain_images
+
+    try:
+        return [r.overlay for r in explain_images(predictor, paths, "gradcam", batch_size=len(paths))]
+    except ConfigError:
+        return []

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,13 +23,19 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from sightkit.core.bundle import load_bundle
+from sightkit.core.channels import apply_channel_recipe
 from sightkit.core.images import ImageSource, is_image_file, load_image
 from sightkit.data.transforms import build_eval_transform, to_model_size
-from sightkit.errors import DataError, ImageError
+from sightkit.errors import ConfigError, DataError, ImageError
 from sightkit.tasks.classify.model import create_model
 
 TASK = "classify"
 UNKNOWN = "unknown"
+BACKENDS = ("torch", "onnx")
+
+Backend = Callable[[torch.Tensor], torch.Tensor]
+"""What maps a preprocessed batch ``(N, C, H, W)`` to logits ``(N, classes)``: a torch module, or
+an ONNX Runtime session (:class:`sightkit.deploy.onnx_predictor.OnnxBackend`)."""
 
 
 @dataclass
@@ -52,11 +58,15 @@ class Prediction:
 
 
 class Predictor:
-    """A classifier model with its preprocessing and calibration, ready to predict."""
+    """A classifier model with its preprocessing and calibration, ready to predict.
 
-    def __init__(self, model: nn.Module, meta: dict[str, Any], device: str = "cpu") -> None:
+    ``model`` is a torch module or any other :data:`Backend`; pre- and post-processing are the
+    same for all, so every backend gives the same labels.
+    """
+
+    def __init__(self, model: nn.Module | Backend, meta: dict[str, Any], device: str = "cpu") -> None:
         self.meta, self.device = meta, torch.device(device)
-        self.model = model.to(self.device).eval()
+        self.model = model.to(self.device).eval() if isinstance(model, nn.Module) else model
         prep = meta["preprocessing"]
         self.classes: list[str] = list(meta["classes"])
         self.mode: str = prep["mode"]
@@ -65,17 +75,33 @@ class Predictor:
         self._transform = build_eval_transform(prep["mean"], prep["std"])
 
     @classmethod
-    def from_bundle(cls, path: str | Path, device: str = "cpu") -> Predictor:
-        """Load a ``classify`` bundle (never unpickles)."""
+    def from_bundle(cls, path: str | Path, device: str = "cpu", backend: str | None = None) -> Predictor:
+        """Load a ``classify`` bundle (never unpickles).
+
+        ``backend="onnx"`` (the default for ``.onnx`` files) runs a file written by
+        ``sightkit export`` or ``sightkit quantize`` with ONNX Runtime instead.
+        """
+        backend = backend or ("onnx" if Path(path).suffix == ".onnx" else "torch")
+        if backend not in BACKENDS:
+            raise ConfigError(f"--backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+        if backend == "onnx":
+            from sightkit.deploy.onnx_predictor import load_onnx_predictor
+
+            return load_onnx_predictor(path, device)
         state, meta = load_bundle(path, task=TASK)
         arch = meta["architecture"]
         model = create_model(arch["name"], num_classes=len(meta["classes"]), in_chans=arch["in_chans"])
+        apply_channel_recipe(model, arch.get("channels", {}))  # layers resized by pruning
         model.load_state_dict(state)
         return cls(model, meta, device)
 
     def preprocess(self, source: ImageSource) -> torch.Tensor:
         """One image source -> the normalised float tensor the model takes."""
-        return self._transform(to_model_size(load_image(source, self.mode), self.size))
+        return self._transform(self.decode(source))
+
+    def decode(self, source: ImageSource) -> torch.Tensor:
+        """One image source -> the uint8 CHW tensor at the model's size (before normalisation)."""
+        return to_model_size(load_image(source, self.mode), self.size)
 
     @torch.inference_mode()
     def logits(self, batch: torch.Tensor) -> torch.Tensor:
@@ -84,13 +110,16 @@ class Predictor:
 
     def iter_logits(self, sources: Sequence[ImageSource], batch_size: int = 64,
                     workers: int | None = None) -> Iterator[tuple[list[int], torch.Tensor, list[tuple[int, str]]]]:
-        """Yield ``(indices, logits, errors)`` per batch; unreadable images are reported, not raised."""
-        dataset = _SourceDataset(sources, self.preprocess)
+        """Yield ``(indices, logits, errors)`` per batch; unreadable images are reported, not raised.
+
+        Images are decoded one by one (in workers for many sources) and normalised a batch at a time.
+        """
+        dataset = _SourceDataset(sources, self.decode)
         if workers is None:
             workers = min(2, os.cpu_count() or 1) if len(sources) >= 4 * batch_size else 0
         loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=_collate)
         for indices, tensors, errors in loader:
-            yield indices, (self.logits(torch.stack(tensors)) if tensors else torch.empty(0)), errors
+            yield indices, (self.logits(self._transform(torch.stack(tensors))) if tensors else torch.empty(0)), errors
 
     def predict(self, sources: Sequence[ImageSource], top_k: int = 5, min_confidence: float = 0.0,
                 batch_size: int = 64, skip_errors: bool = False) -> list[Prediction]:
@@ -138,15 +167,15 @@ def expand_image_paths(patterns: Sequence[str | Path]) -> list[Path]:
 
 
 class _SourceDataset(Dataset):
-    def __init__(self, sources: Sequence[ImageSource], preprocess: Any) -> None:
-        self.sources, self.preprocess = sources, preprocess
+    def __init__(self, sources: Sequence[ImageSource], decode: Any) -> None:
+        self.sources, self.decode = sources, decode
 
     def __len__(self) -> int:
         return len(self.sources)
 
     def __getitem__(self, index: int) -> tuple[int, torch.Tensor | None, str | None]:
         try:
-            return index, self.preprocess(self.sources[index]), None
+            return index, self.decode(self.sources[index]), None
         except ImageError as exc:
             return index, None, str(exc)
 

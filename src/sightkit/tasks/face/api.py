@@ -1,0 +1,187 @@
+"""The face-recognition facade that the CLI, the service and users call.
+
+Example:
+    >>> from sightkit.tasks.face.api import FaceGallery           # doctest: +SKIP
+    >>> gallery = FaceGallery("people.db")                        # doctest: +SKIP
+    >>> gallery.enroll("ada", ["ada1.jpg", "ada2.jpg"])           # doctest: +SKIP
+    {'name': 'ada', 'images': 2, 'embeddings': 14}
+    >>> [f.name for f in gallery.identify("door-cam.jpg")]        # doctest: +SKIP
+    ['ada', 'unknown']
+    >>> gallery.verify("ada1.jpg", "badge.jpg").same              # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sightkit.core.images import ImageSource, load_image
+from sightkit.errors import ConfigError, FaceError, GalleryError
+from sightkit.tasks.face.calibration import DEFAULT_THRESHOLD
+from sightkit.tasks.face.gallery import EmbeddingRow, GalleryStore, Person
+from sightkit.tasks.face.index import PersonIndex
+from sightkit.tasks.face.ladder import NATIVE, level_for, synthetic_views
+from sightkit.tasks.face.pipeline import FaceOptions, as_rgb_array, describe, embed_faces
+from sightkit.tasks.face.predict import MIN_IMAGE_SIDE, Identification, Verification, enrollment_views, one_face
+
+
+class FaceGallery:
+    """A persistent gallery of enrolled people (one SQLite file) and the pipeline that describes faces.
+
+    The face options, whether low-resolution ladder views are stored (``ladder``), whether
+    aligned face chips are kept (``keep_images``, off by default: only descriptors are
+    stored) and the match rule are fixed when the gallery is created; ``options`` given
+    when opening an existing gallery apply to that session only.
+    """
+
+    def __init__(self, path: str | Path, *, create: bool = True, options: FaceOptions | None = None,
+                 ladder: bool = True, keep_images: bool = False, match: str = "nearest") -> None:
+        settings = {"options": (options or FaceOptions()).to_dict(), "ladder": ladder, "keep_images": keep_images,
+                    "match": match}
+        self.store = GalleryStore.open(path, create=create, meta=settings)
+        meta = self.store.meta()
+        try:
+            stored = FaceOptions(**meta.get("options", {}))
+        except TypeError as exc:
+            raise GalleryError(f"{path}: unreadable face options in the gallery ({exc})") from None
+        self.options = options or stored
+        self.ladder = bool(meta.get("ladder", True))
+        self.keep_images = bool(meta.get("keep_images", False))
+        self.match = str(meta.get("match", "nearest"))
+        self._indexes: dict[tuple[float, int], PersonIndex] = {}
+
+    @property
+    def path(self) -> Path:
+        return self.store.path
+
+    @property
+    def threshold(self) -> float:
+        """The calibrated distance threshold, or dlib's default 0.6 before calibration."""
+        return float(self.store.meta().get("threshold", DEFAULT_THRESHOLD))
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> FaceGallery:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def enroll(self, name: str, images: Sequence[ImageSource], *, pick: str | None = None, replace: bool = False,
+               progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+        """Add images of ``name`` (``replace=True`` drops earlier ones); every image is checked first.
+
+        Each image must show exactly one face (``pick="largest"`` takes the largest of
+        several). Nothing is written unless all images pass.
+        """
+        name = name.strip()
+        if not name or len(name) > 200:
+            raise ConfigError("NAME must be 1-200 characters")
+        if not images:
+            raise ConfigError("give at least one image to enroll")
+        rows: list[EmbeddingRow] = []
+        chips: list[tuple[str, np.ndarray]] = []
+        for source in images:
+            label = _label(source)
+            views = enrollment_views(as_rgb_array(load_image(source)), self.options, self.ladder, label, pick)
+            rows += [EmbeddingRow(label, level, face.embedding) for level, face in views]
+            if self.keep_images:
+                chips.append((label, views[0][1].chip))
+            if progress:
+                progress(1)
+        self.store.add(name, rows, chips, replace=replace)
+        person = next(p for p in self.store.people() if p.name == name)
+        return {"name": name, "images": person.images, "embeddings": person.embeddings}
+
+    def identify(self, image: ImageSource, *, top_k: int = 5, threshold: float | None = None) -> list[Identification]:
+        """Every face in ``image`` with its ``top_k`` nearest people; beyond the threshold it is 'unknown'."""
+        return self.identify_many([image], top_k=top_k, threshold=threshold)[0]
+
+    def identify_many(self, images: Sequence[ImageSource], *, top_k: int = 5,
+                      threshold: float | None = None) -> list[list[Identification]]:
+        """:meth:`identify` for several images, their faces embedded in shared batches."""
+        if top_k < 1:
+            raise ConfigError("--top-k must be at least 1")
+        limit = self.threshold if threshold is None else float(threshold)
+        arrays = [as_rgb_array(load_image(source)) for source in images]
+        for source, rgb in zip(images, arrays):
+            if min(rgb.shape[:2]) < MIN_IMAGE_SIDE:
+                raise FaceError(f"{_label(source)}: {rgb.shape[1]}x{rgb.shape[0]} px is too small to hold a face "
+                                f"(at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} px)")
+        found = describe(arrays, self.options)
+        results = []
+        for source, faces in zip(images, found):
+            row = []
+            for face in faces:
+                level = level_for(face.size_px) if self.ladder else NATIVE
+                matches = self._index(level).search(face.embedding, top_k)
+                row.append(Identification(_label(source), face, matches, limit, level))
+            results.append(row)
+        return results
+
+    def verify(self, a: ImageSource, b: ImageSource, *, threshold: float | None = None,
+               pick: str | None = None) -> Verification:
+        """Whether the faces of ``a`` and ``b`` are one person, held to this gallery's threshold."""
+        limit = self.threshold if threshold is None else threshold
+        return verify_images(a, b, options=self.options, ladder=self.ladder, threshold=limit, pick=pick)
+
+    def people(self) -> list[Person]:
+        """Enrolled people, by name."""
+        return self.store.people()
+
+    def remove(self, name: str) -> int:
+        """Delete ``name`` and all their embeddings (and chips) for good; returns the embeddings removed."""
+        return self.store.remove(name)
+
+    def set_threshold(self, threshold: float, calibration: dict[str, Any] | None = None) -> None:
+        """Store a distance threshold (and the calibration it came from) in the gallery."""
+        if not 0.0 < threshold < 4.0:
+            raise ConfigError(f"threshold {threshold} is out of range; descriptor distances lie in 0-2")
+        self.store.set_meta(threshold=float(threshold), **({"calibration": calibration} if calibration else {}))
+
+    def _index(self, level: float) -> PersonIndex:
+        revision = self.store.revision()
+        key = (level, revision)
+        if key not in self._indexes:
+            levels = self.store.levels()
+            use = level if level in levels else NATIVE
+            vectors, names = self.store.embeddings(use)
+            self._indexes = {key: PersonIndex(
+                vectors, names, self.match,
+                load_index=lambda: self.store.cached_index(use, revision),
+                save_index=lambda data: self.store.cache_index(use, revision, data))} | {
+                k: v for k, v in self._indexes.items() if k[1] == revision}
+        return self._indexes[key]
+
+
+def verify_images(a: ImageSource, b: ImageSource, *, options: FaceOptions | None = None, ladder: bool = True,
+                  threshold: float = DEFAULT_THRESHOLD, pick: str | None = None) -> Verification:
+    """Whether the faces of ``a`` and ``b`` are one person; a sharper face is compared at the other's resolution.
+
+    Example:
+        >>> verify_images("badge.jpg", "door-cam.jpg").to_dict()      # doctest: +SKIP
+        {'same': True, 'distance': 0.3712, 'threshold': 0.6, 'matched_at_eye_distance_px': None}
+    """
+    options = options or FaceOptions()
+    rgbs = [as_rgb_array(load_image(source)) for source in (a, b)]
+    faces = [one_face(rgb, options, _label(source), pick) for rgb, source in zip(rgbs, (a, b))]
+    small = min(range(2), key=lambda i: faces[i].size_px)
+    level = level_for(faces[small].size_px) if ladder else NATIVE
+    if level != NATIVE:
+        other = 1 - small
+        faces[other] = dict(synthetic_views(rgbs[other], faces[other], options))[level]
+    embed_faces(faces, options)
+    distance = float(np.linalg.norm(faces[0].embedding - faces[1].embedding))
+    return Verification(distance <= threshold, distance, float(threshold), level)
+
+
+def _label(source: ImageSource) -> str:
+    """A short name for an image in messages and results: the file name, or its kind."""
+    if isinstance(source, (str, Path)):
+        return Path(source).name
+    return getattr(source, "name", None) or f"<{type(source).__name__}>"

@@ -1,0 +1,258 @@
+"""The face gallery on disk: one SQLite file (WAL mode, created with mode 0600).
+
+Tables: ``meta`` (settings: face options, calibrated threshold, revision), ``people``,
+``embeddings`` (128 float32 per row, tagged with its ladder level), ``chips`` (aligned
+face pixels, only when the gallery keeps images) and ``index_cache`` (a serialised vector
+index, rebuilt after any change). Every write is one ``BEGIN IMMEDIATE`` transaction, so
+two processes enrolling and identifying at once see the gallery before or after a change,
+never half of one. Deleted rows are overwritten (``secure_delete``) so that removed
+people do not linger in free pages.
+
+Example:
+    >>> store = GalleryStore.open("people.db", create=True)        # doctest: +SKIP
+    >>> store.people()                                              # doctest: +SKIP
+    []
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sightkit.errors import GalleryError
+
+# "SKFG" in the SQLite header: tells a sightkit gallery from any other SQLite file.
+APPLICATION_ID = 0x534B4647
+FORMAT_VERSION = 1
+# A writer waits this long for another process's transaction before giving up.
+_BUSY_TIMEOUT_MS = 30_000
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created REAL NOT NULL);
+CREATE TABLE embeddings (
+    id INTEGER PRIMARY KEY, person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+    image TEXT NOT NULL, level REAL NOT NULL, vector BLOB NOT NULL);
+CREATE INDEX embeddings_person ON embeddings(person_id);
+CREATE TABLE chips (
+    id INTEGER PRIMARY KEY, person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+    image TEXT NOT NULL, chip BLOB NOT NULL);
+CREATE TABLE index_cache (level REAL PRIMARY KEY, revision INTEGER NOT NULL, data BLOB NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class Person:
+    """One enrolled person: name, enrolled images, stored embeddings and enrollment time (epoch s)."""
+
+    name: str
+    images: int
+    embeddings: int
+    created: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "images": self.images, "embeddings": self.embeddings,
+                "enrolled": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.created))}
+
+
+@dataclass(frozen=True)
+class EmbeddingRow:
+    """An embedding to store: which image it came from and its ladder level (0 = full resolution)."""
+
+    image: str
+    level: float
+    vector: np.ndarray
+
+
+class GalleryStore:
+    """Low-level access to a gallery file; :class:`sightkit.tasks.face.api.FaceGallery` is the facade."""
+
+    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
+        self.path, self._db = path, connection
+
+    @classmethod
+    def open(cls, path: str | Path, create: bool = False, meta: dict[str, Any] | None = None) -> GalleryStore:
+        """Open a gallery; with ``create=True`` a missing file is created (mode 0600) with ``meta``."""
+        path = Path(path)
+        if path.is_dir():
+            raise GalleryError(f"{path}: is a folder; give a gallery file such as people.db")
+        if not path.exists():
+            if not create:
+                raise GalleryError(f"{path}: gallery not found; create it with 'sightkit face enroll --gallery {path} NAME IMAGES'")
+            return cls._create(path, meta or {})
+        try:
+            connection = _connect(path)
+            app_id = connection.execute("PRAGMA application_id").fetchone()[0]
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            empty = connection.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] == 0
+        except sqlite3.DatabaseError as exc:
+            raise GalleryError(f"{path}: not a sightkit face gallery ({exc})") from None
+        if empty and app_id == 0 and create:  # created a moment ago by another process, or an empty file
+            _initialize(connection, meta or {})
+            return cls(path, connection)
+        if app_id != APPLICATION_ID:
+            connection.close()
+            raise GalleryError(f"{path}: not a sightkit face gallery (an empty or other SQLite database); "
+                               "choose another --gallery file")
+        if version > FORMAT_VERSION:
+            connection.close()
+            raise GalleryError(f"{path}: gallery format {version} was written by a newer sightkit "
+                               f"(this one reads up to {FORMAT_VERSION}); upgrade sightkit")
+        return cls(path, connection)
+
+    @classmethod
+    def _create(cls, path: Path, meta: dict[str, Any]) -> GalleryStore:
+        if not path.parent.is_dir():
+            raise GalleryError(f"{path}: folder {path.parent} does not exist")
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            pass  # another process created it first; open() initialises or reads it
+        return cls.open(path, create=True, meta=meta)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- settings -------------------------------------------------------------------------
+    def meta(self) -> dict[str, Any]:
+        """All settings stored in the gallery (face options, threshold, calibration, revision)."""
+        return {key: json.loads(value) for key, value in self._db.execute("SELECT key, value FROM meta")}
+
+    def set_meta(self, **values: Any) -> None:
+        with _transaction(self._db):
+            self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                                 [(k, json.dumps(v)) for k, v in values.items()])
+
+    def revision(self) -> int:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'revision'").fetchone()
+        return int(json.loads(row[0])) if row else 0
+
+    # -- people ---------------------------------------------------------------------------
+    def add(self, name: str, rows: Sequence[EmbeddingRow], chips: Sequence[tuple[str, np.ndarray]] = (),
+            replace: bool = False) -> None:
+        """Store a person's embeddings (and chips) in one transaction; ``replace`` drops the old ones first."""
+        with _transaction(self._db):
+            found = self._db.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
+            if found and replace:
+                self._db.execute("DELETE FROM people WHERE id = ?", (found[0],))
+                found = None
+            if found is None:
+                person = self._db.execute("INSERT INTO people (name, created) VALUES (?, ?)", (name, time.time())).lastrowid
+            else:
+                person = found[0]
+            self._db.executemany(
+                "INSERT INTO embeddings (person_id, image, level, vector) VALUES (?, ?, ?, ?)",
+                [(person, r.image, float(r.level), np.asarray(r.vector, dtype="<f4").tobytes()) for r in rows])
+            self._db.executemany("INSERT INTO chips (person_id, image, chip) VALUES (?, ?, ?)",
+                                 [(person, image, _encode_chip(chip)) for image, chip in chips])
+            self._changed()
+
+    def remove(self, name: str) -> int:
+        """Delete a person with all their embeddings and chips; returns how many embeddings went."""
+        with _transaction(self._db):
+            found = self._db.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
+            if found is None:
+                raise GalleryError(f"{self.path}: no person named {name!r}; see 'sightkit face list --gallery {self.path}'")
+            count = self._db.execute("SELECT COUNT(*) FROM embeddings WHERE person_id = ?", found).fetchone()[0]
+            self._db.execute("DELETE FROM people WHERE id = ?", found)
+            self._changed()
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # no copy of the deleted rows left in the WAL file
+        return int(count)
+
+    def people(self) -> list[Person]:
+        rows = self._db.execute(
+            "SELECT p.name, COUNT(DISTINCT e.image), COUNT(e.id), p.created FROM people p "
+            "LEFT JOIN embeddings e ON e.person_id = p.id GROUP BY p.id ORDER BY p.name")
+        return [Person(name, images, count, created) for name, images, count, created in rows]
+
+    def embeddings(self, level: float | None = None) -> tuple[np.ndarray, list[str]]:
+        """``(N x 128 vectors, N names)`` of every embedding, or of one ladder level."""
+        query = "SELECT p.name, e.vector FROM embeddings e JOIN people p ON p.id = e.person_id"
+        rows = self._db.execute(query + (" WHERE e.level = ?" if level is not None else "") + " ORDER BY e.id",
+                                () if level is None else (float(level),)).fetchall()
+        vectors = np.frombuffer(b"".join(v for _, v in rows), dtype="<f4").reshape(len(rows), -1) if rows else np.zeros((0, 128), np.float32)
+        return vectors.astype(np.float32), [name for name, _ in rows]
+
+    def levels(self) -> list[float]:
+        return [row[0] for row in self._db.execute("SELECT DISTINCT level FROM embeddings ORDER BY level")]
+
+    def chips(self, name: str) -> list[np.ndarray]:
+        rows = self._db.execute("SELECT c.chip FROM chips c JOIN people p ON p.id = c.person_id WHERE p.name = ?", (name,))
+        return [_decode_chip(blob) for (blob,) in rows]
+
+    # -- vector index cache ---------------------------------------------------------------
+    def cached_index(self, level: float, revision: int) -> bytes | None:
+        row = self._db.execute("SELECT data FROM index_cache WHERE level = ? AND revision = ?",
+                               (float(level), revision)).fetchone()
+        return row[0] if row else None
+
+    def cache_index(self, level: float, revision: int, data: bytes) -> None:
+        with _transaction(self._db):
+            if self.revision() == revision:  # the gallery did not change while the index was built
+                self._db.execute("INSERT OR REPLACE INTO index_cache VALUES (?, ?, ?)", (float(level), revision, data))
+
+    def _changed(self) -> None:
+        """Inside a write transaction: bump the revision and drop indexes built from older data."""
+        self._db.execute("UPDATE meta SET value = ? WHERE key = 'revision'", (json.dumps(self.revision() + 1),))
+        self._db.execute("DELETE FROM index_cache")
+
+
+def _initialize(connection: sqlite3.Connection, meta: dict[str, Any]) -> None:
+    """Create the schema unless a concurrent process has just done so."""
+    with _transaction(connection):
+        if connection.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID:
+            return
+        for statement in filter(str.strip, _SCHEMA.split(";")):
+            connection.execute(statement)
+        connection.executemany("INSERT INTO meta VALUES (?, ?)",
+                               [(k, json.dumps(v)) for k, v in {**meta, "revision": 0}.items()])
+        connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        connection.execute(f"PRAGMA user_version = {FORMAT_VERSION}")
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    connection.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+    connection.execute("PRAGMA journal_mode = WAL").fetchone()
+    connection.execute("PRAGMA synchronous = FULL")
+    connection.execute("PRAGMA foreign_keys = ON")
+    connection.execute("PRAGMA secure_delete = ON")
+    return connection
+
+
+@contextmanager
+def _transaction(connection: sqlite3.Connection) -> Iterator[None]:
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+
+
+def _encode_chip(chip: np.ndarray) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(chip).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _decode_chip(blob: bytes) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(blob)).convert("RGB"))

@@ -1,0 +1,67 @@
+"""Resolution-matched enrollment: each enrolled face is also described at a ladder of low resolutions.
+
+A 16 px face cannot be sharpened back into the photo it came from, but the sharp
+enrollment photo can be shrunk to 16 px. Comparing a tiny probe with enrollment photos
+degraded the same way (downscaled with antialiasing, then run through the very same
+upscale-detect-align-embed path) removes the systematic shift that low resolution puts
+into the descriptor. Levels are eye distances in px, a factor sqrt(2) apart; a probe is
+compared at the level nearest its own eye distance, or at full resolution above the ladder.
+
+Example:
+    >>> level_for(5.1), level_for(40.0)
+    (5.7, 0.0)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PIL import Image
+
+from sightkit.tasks.face.pipeline import Face, FaceOptions, find_faces
+
+# Eye distances (px) of the synthetic low-resolution views. 4 px is a face about 12 px wide;
+# above ~27 px (22.6 * 2**0.25) the full-resolution descriptor is used.
+LEVELS: tuple[float, ...] = (4.0, 5.7, 8.0, 11.3, 16.0, 22.6)
+NATIVE = 0.0
+_HALF_STEP = 2 ** 0.25
+# Context kept around the face (share of its box) when it is cut out to be shrunk.
+_CONTEXT = 0.6
+
+
+def level_for(eye_distance_px: float) -> float:
+    """The ladder level a face of this eye distance is compared at (``0.0`` = full resolution)."""
+    if eye_distance_px > LEVELS[-1] * _HALF_STEP:
+        return NATIVE
+    return min(LEVELS, key=lambda level: abs(math.log(max(eye_distance_px, 1e-3) / level)))
+
+
+def synthetic_views(rgb: np.ndarray, face: Face, options: FaceOptions) -> list[tuple[float, Face]]:
+    """``(level, face)`` for each ladder level below the face's own resolution (no descriptors yet).
+
+    The face is cut out with some context, shrunk (bicubic, antialiased) so that its eye
+    distance equals the level, and described as a probe of that size would be; levels at
+    or above the face's own resolution reuse the face itself.
+    """
+    crop = _context_crop(rgb, face)
+    view_options = FaceOptions(**{**options.to_dict(), "crops": True})
+    views: list[tuple[float, Face]] = []
+    for level in LEVELS:
+        if level * _HALF_STEP >= face.size_px:
+            views.append((level, face))
+            continue
+        scale = level / face.size_px
+        small = Image.fromarray(crop).resize((max(2, round(crop.shape[1] * scale)), max(2, round(crop.shape[0] * scale))),
+                                             Image.Resampling.BICUBIC)
+        found = find_faces(np.asarray(small), view_options)
+        views.append((level, max(found, key=lambda f: f.box.area)))
+    return views
+
+
+def _context_crop(rgb: np.ndarray, face: Face) -> np.ndarray:
+    box = face.box
+    mx, my = round(box.width * _CONTEXT), round(box.height * _CONTEXT)
+    top, bottom = max(0, box.top - my), min(rgb.shape[0], box.bottom + my)
+    left, right = max(0, box.left - mx), min(rgb.shape[1], box.right + mx)
+    return np.ascontiguousarray(rgb[top:bottom, left:right])

@@ -1,0 +1,158 @@
+"""From an image to described faces: restore, detect, align, embed.
+
+The steps, each switchable through :class:`FaceOptions` (and measured in
+``benchmarks/faces.py``):
+
+1. an image smaller than ``upscale_to`` px tall is enlarged (bicubic, optional sharpening);
+2. a large solid occluder is found and filled (mirror of the visible half, then inpainting);
+3. faces are detected with HOG, then the CNN detector if HOG finds none (``fallback``),
+   then, for face crops (``crops=True``), the whole image is taken as the face and aligned
+   by its landmarks alone;
+4. a face under ``MIN_FACE_PX`` wide is cut out and enlarged before its landmarks are fitted;
+5. 5- (or 68-) point landmarks give an aligned 150 px chip, embedded by dlib's ResNet,
+   averaged with its mirror image (``flip``).
+
+Example:
+    >>> faces = describe([load_image("group.jpg")], FaceOptions(upsample=1))[0]   # doctest: +SKIP
+    >>> [(f.box.left, f.box.top, f.box.width) for f in faces]                   # doctest: +SKIP
+    [(212, 80, 96), (410, 95, 88)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from sightkit.tasks.face.align import face_chip, fit_landmarks, landmark_points
+from sightkit.tasks.face.detect import Box, detect_faces, whole_image_box
+from sightkit.tasks.face.embed import embed_chips
+from sightkit.tasks.face.restore import fill_occluder, find_occluder, upscale
+
+# Faces narrower than this (px) are enlarged before landmark fitting; dlib's HOG window is 80 px.
+MIN_FACE_PX = 40
+# ... to about this width.
+_FACE_TARGET_PX = 100
+# Margin around a small face's box (share of its size) kept when it is cut out and enlarged.
+_MARGIN = 0.5
+# At most this much enlargement: past 8x bicubic adds only blur.
+_MAX_FACTOR = 8.0
+
+
+@dataclass(frozen=True)
+class FaceOptions:
+    """How faces are found and described; defaults are sightkit's measured best at interactive speed.
+
+    Example:
+        >>> FaceOptions(detector="cnn", upsample=0).detector
+        'cnn'
+    """
+
+    detector: str = "hog"
+    upsample: int = 0
+    fallback: bool = True
+    crops: bool = False
+    landmarks: int = 5
+    upscale_to: int = 112
+    sharpen: float = 0.0
+    flip: bool = True
+    fill_occluders: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Face:
+    """One face: where it is (original image pixels), its landmarks, chip and descriptor.
+
+    ``size_px`` is the distance between the eye centres in the original image, the face's
+    resolution; ``occluded`` the share of its box that a filled occluder covered.
+    """
+
+    box: Box
+    landmarks: np.ndarray
+    chip: np.ndarray = field(repr=False)
+    size_px: float
+    occluded: float = 0.0
+    embedding: np.ndarray | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.box.to_dict(), "eye_distance_px": round(self.size_px, 1), "occluded": round(self.occluded, 3),
+                "landmarks": np.round(self.landmarks, 1).tolist()}
+
+
+def find_faces(rgb: np.ndarray, options: FaceOptions) -> list[Face]:
+    """The faces in one ``H x W x 3`` uint8 image (no descriptors yet), best detection first."""
+    work, factor = rgb, 1.0
+    if rgb.shape[0] < options.upscale_to:
+        factor = options.upscale_to / rgb.shape[0]
+        work = upscale(rgb, factor, options.sharpen)
+    occluder = find_occluder(work) if options.fill_occluders else None
+    if occluder is not None:
+        first = detect_faces(work, options.detector, options.upsample)
+        axis = (first[0].left + first[0].right) / 2 if first else work.shape[1] / 2
+        work = fill_occluder(work, occluder, axis)
+    boxes = detect_faces(work, options.detector, options.upsample, fallback=options.fallback)
+    if not boxes and options.crops:
+        boxes = [whole_image_box(work)]
+    return [_align(work, box, factor, occluder, options) for box in boxes]
+
+
+def describe(images: Sequence[np.ndarray], options: FaceOptions) -> list[list[Face]]:
+    """Faces with descriptors for each image; all chips are embedded in shared batches.
+
+    Example:
+        >>> [len(faces) for faces in describe(arrays, FaceOptions(crops=True))]  # doctest: +SKIP
+        [1, 1, 2]
+    """
+    found = [find_faces(rgb, options) for rgb in images]
+    embed_faces([face for faces in found for face in faces], options)
+    return found
+
+
+def embed_faces(faces: Sequence[Face], options: FaceOptions) -> None:
+    """Fill in ``face.embedding`` for each face, in batches."""
+    vectors = embed_chips([face.chip for face in faces], flip=options.flip)
+    for face, vector in zip(faces, vectors):
+        face.embedding = vector
+
+
+def as_rgb_array(image: Image.Image) -> np.ndarray:
+    """A loaded image as the contiguous ``H x W x 3`` uint8 array dlib expects."""
+    return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
+
+
+def _align(work: np.ndarray, box: Box, factor: float, occluder: np.ndarray | None, options: FaceOptions) -> Face:
+    """Landmarks and chip of ``box`` in the working image; coordinates mapped back to the original."""
+    region, offset, local = work, np.zeros(2), 1.0
+    if box.width < MIN_FACE_PX and box.source != "whole":
+        region, offset, local = _enlarged_region(work, box)
+    local_box = Box(round((box.left - offset[0]) * local), round((box.top - offset[1]) * local),
+                    round((box.right - offset[0]) * local), round((box.bottom - offset[1]) * local),
+                    box.score, box.source)
+    shape = fit_landmarks(region, local_box, options.landmarks)
+    points = (landmark_points(shape) / local + offset) / factor
+    hidden = float(occluder[box.top:box.bottom, box.left:box.right].mean()) if occluder is not None else 0.0
+    return Face(box.scaled(1.0 / factor), points, face_chip(region, shape), _eye_distance(points), hidden)
+
+
+def _enlarged_region(work: np.ndarray, box: Box) -> tuple[np.ndarray, np.ndarray, float]:
+    """A small face cut out with a margin and enlarged: (region, its top-left in work, scale)."""
+    margin_x, margin_y = round(box.width * _MARGIN), round(box.height * _MARGIN)
+    left, top = max(0, box.left - margin_x), max(0, box.top - margin_y)
+    right, bottom = min(work.shape[1], box.right + margin_x), min(work.shape[0], box.bottom + margin_y)
+    scale = min(_MAX_FACTOR, _FACE_TARGET_PX / max(1, box.width))
+    return upscale(work[top:bottom, left:right], scale), np.array([left, top], dtype=float), scale
+
+
+def _eye_distance(points: np.ndarray) -> float:
+    """Distance between the eye centres of a 5-point (two corners per eye) or 68-point shape."""
+    if len(points) == 5:
+        first, second = points[0:2].mean(axis=0), points[2:4].mean(axis=0)
+    else:
+        first, second = points[36:42].mean(axis=0), points[42:48].mean(axis=0)
+    return float(np.linalg.norm(first - second))

@@ -1,0 +1,77 @@
+"""Deletion / insertion curves, the randomisation sanity check, and both on a trained model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from sightkit.explain.api import explain_images, summarize
+from sightkit.explain.faithfulness import deletion_insertion, randomized_copy, rank_correlation
+from sightkit.tasks.classify.model import create_model
+from sightkit.tasks.classify.predict import Predictor
+
+
+def _region_model() -> nn.Module:
+    """Class 0's logit is the sum of the top-left 4x4 pixels; class 1's is 0."""
+    linear = nn.Linear(64, 2, bias=False)
+    with torch.no_grad():
+        weight = torch.zeros(2, 8, 8)
+        weight[0, :4, :4] = 1.0
+        linear.weight.copy_(weight.view(2, 64))
+    return nn.Sequential(nn.Flatten(), linear)
+
+
+def test_a_map_of_the_evidence_beats_a_random_order():
+    model = _region_model()
+    inputs = torch.rand(6, 1, 8, 8) + 0.5
+    truth = torch.zeros(6, 8, 8)
+    truth[:, :4, :4] = 1.0
+    wrong = 1.0 - truth
+    targets = torch.zeros(6, dtype=torch.long)
+    probs_of = lambda x: torch.softmax(model(x), 1)  # noqa: E731
+    good = deletion_insertion(probs_of, inputs, truth, targets, torch.zeros_like(inputs))
+    bad = deletion_insertion(probs_of, inputs, wrong, targets, torch.zeros_like(inputs))
+    assert (good["deletion_auc"] < good["random_deletion_auc"]).all()
+    assert (good["insertion_auc"] > good["random_insertion_auc"]).all()
+    assert (bad["deletion_auc"] > bad["random_deletion_auc"]).all()
+    for key in ("deletion_auc", "insertion_auc", "random_deletion_auc", "random_insertion_auc"):
+        assert good[key].shape == (6,) and ((good[key] >= 0) & (good[key] <= 1)).all()
+    curve = good["deletion_curve"]
+    assert len(curve) == 17 and curve[0] > 0.99 and curve[-1] == pytest.approx(0.5)
+
+
+def test_rank_correlation():
+    a = np.arange(16.0).reshape(4, 4)
+    assert rank_correlation(a, a ** 2) == pytest.approx(1.0)
+    assert rank_correlation(a, -a) == pytest.approx(-1.0)
+    assert rank_correlation(a, np.zeros_like(a)) == 0.0  # a constant map has no ranks
+
+
+def test_randomized_copy_changes_every_weight_and_leaves_the_original():
+    torch.manual_seed(5)  # not randomized_copy's own seed, which would redraw the same weights
+    model = create_model("skcnn_tiny", 3, 1).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    state = torch.random.get_rng_state()
+    clone = randomized_copy(model)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    changed = [k for k, v in clone.state_dict().items() if k.endswith("weight") and not torch.equal(before[k], v)]
+    conv_weights = [k for k in before if k.endswith("weight") and before[k].dim() == 4]
+    assert set(conv_weights) <= set(changed) and not clone.training
+
+
+@pytest.mark.slow
+def test_gradcam_on_a_trained_model_is_faithful_and_passes_the_sanity_check(patch_bundle, patch_dataset):
+    predictor = Predictor.from_bundle(patch_bundle)
+    images = [p for label in ("left", "right") for p in sorted((patch_dataset / label).glob("*.png"))[::4]]
+    results = explain_images(predictor, images, "gradcam", faithfulness=True, curve_baseline="mean")
+    summary = summarize(results)
+    assert summary["n"] == len(images) and summary["layer"]
+    assert summary["mean_deletion_auc"] < summary["mean_random_deletion_auc"]
+    assert summary["mean_insertion_auc"] > summary["mean_random_insertion_auc"]
+    assert summary["both_beat_random"] >= 0.5
+    assert summary["mean_sanity_rank_correlation"] < 0.5
+    assert set(results[0].faithfulness) == {"deletion_auc", "insertion_auc", "random_deletion_auc",
+                                            "random_insertion_auc", "sanity_rank_correlation"}

@@ -1,0 +1,96 @@
+"""Detection, alignment, restoration, the ladder and the degradation protocol."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sightkit.errors import ConfigError
+from sightkit.tasks.face.degrade import CONDITIONS, degrade
+from sightkit.tasks.face.detect import detect_faces
+from sightkit.tasks.face.ladder import LEVELS, NATIVE, level_for, synthetic_views
+from sightkit.tasks.face.pipeline import FaceOptions, describe, find_faces
+from sightkit.tasks.face.restore import fill_occluder, find_occluder, upscale
+
+
+def test_hog_finds_the_one_face(astronaut):
+    boxes = detect_faces(astronaut)
+    assert len(boxes) == 1 and boxes[0].source == "hog"
+    assert 150 < (boxes[0].left + boxes[0].right) / 2 < 280
+
+
+def test_cnn_detector_and_options(face_crop):
+    small = face_crop
+    assert detect_faces(small, "cnn", upsample=0)[0].source == "cnn"
+    with pytest.raises(ConfigError, match="--detector"):
+        detect_faces(small, "yolo")
+    with pytest.raises(ConfigError, match="--upsample"):
+        detect_faces(small, upsample=9)
+
+
+def test_faces_have_landmarks_chip_and_descriptor(astronaut):
+    faces = describe([astronaut], FaceOptions(landmarks=68))[0]
+    assert len(faces) == 1
+    face = faces[0]
+    assert face.landmarks.shape == (68, 2) and face.chip.shape == (150, 150, 3)
+    assert face.embedding.shape == (128,) and 20 < face.size_px < 80
+
+
+def test_face_at_the_border_is_found(astronaut):
+    cut = np.ascontiguousarray(astronaut[60:260, 200:420])  # the face's left part is cut off
+    faces = find_faces(cut, FaceOptions(fallback=True))
+    assert len(faces) == 1 and faces[0].box.left == 0
+
+
+def test_crops_fall_back_to_the_whole_image():
+    flat = np.full((40, 30, 3), 128, np.uint8)
+    assert find_faces(flat, FaceOptions()) == []
+    faces = find_faces(flat, FaceOptions(crops=True, fallback=False))
+    assert faces[0].box.source == "whole" and faces[0].box.width == 30
+
+
+def test_occluder_is_found_and_filled():
+    img = np.tile(np.linspace(40, 200, 40, dtype=np.uint8)[None, :, None], (40, 1, 3))
+    img[5:20, 2:15] = 0
+    mask = find_occluder(img)
+    assert mask is not None and mask.sum() == 15 * 13
+    filled = fill_occluder(img, mask, axis_x=19.5)
+    assert filled[mask].min() > 0
+    assert find_occluder(np.full((40, 40, 3), 90, np.uint8)) is None
+
+
+def test_upscale_sizes():
+    assert upscale(np.zeros((16, 13, 3), np.uint8), 2.0, sharpen=0.5).shape == (32, 26, 3)
+
+
+def test_ladder_levels():
+    assert level_for(100.0) == NATIVE
+    assert level_for(4.2) == 4.0 and level_for(11.0) == 11.3
+    assert list(LEVELS) == sorted(LEVELS)
+
+
+def test_synthetic_views_cover_the_ladder(face_crop):
+    options = FaceOptions(crops=True, fallback=False)
+    face = find_faces(face_crop, options)[0]
+    views = synthetic_views(face_crop, face, options)
+    assert [level for level, _ in views] == list(LEVELS)
+    assert views[0][1].size_px < 10  # the 4 px view is a tiny face
+
+
+@pytest.mark.parametrize("condition", CONDITIONS)
+def test_degradations_are_seeded(condition):
+    rng = np.random.default_rng(1)
+    img = Image.fromarray(rng.integers(0, 255, (112, 92), dtype=np.uint8)).convert("RGB")
+    a, b = degrade(img, condition, seed=0, index=3), degrade(img, condition, seed=0, index=3)
+    assert np.array_equal(np.asarray(a), np.asarray(b))
+    if condition.startswith("lowres"):
+        assert a.height == int(condition[6:])
+    if condition.startswith("occlusion"):
+        share = (np.asarray(a).max(-1) == 0).mean()
+        assert abs(share - int(condition[9:]) / 100) < 0.03
+
+
+def test_unknown_degradation():
+    with pytest.raises(ConfigError, match="unknown degradation"):
+        degrade(Image.new("L", (10, 10)), "fog")
