@@ -62,7 +62,6 @@ def test_randomized_copy_changes_every_weight_and_leaves_the_original():
     assert set(conv_weights) <= set(changed) and not clone.training
 
 
-@pytest.mark.slow
 def test_gradcam_on_a_trained_model_is_faithful_and_passes_the_sanity_check(patch_bundle, patch_dataset):
     predictor = Predictor.from_bundle(patch_bundle)
     images = [p for label in ("left", "right") for p in sorted((patch_dataset / label).glob("*.png"))[::4]]
