@@ -52,10 +52,7 @@ class DistillationModule(ClassificationModule):
         return self
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        images, labels = batch
-        targets: torch.Tensor = labels
-        if self.batch_mix is not None:
-            images, targets = self.batch_mix(images, labels)
+        images, targets = self.mix(*batch)
         logits = self.model(images)
         with torch.no_grad():
             teacher_logits = self.teacher(images)

@@ -26,11 +26,14 @@ class ClassificationModule(pl.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
+    def mix(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """MixUp/CutMix the batch when enabled: ``(images, soft targets)``, else unchanged."""
+        if self.batch_mix is None:
+            return images, labels
+        return self.batch_mix(images, labels)
+
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        images, labels = batch
-        targets: torch.Tensor = labels
-        if self.batch_mix is not None:
-            images, targets = self.batch_mix(images, labels)
+        images, targets = self.mix(*batch)
         logits = self.model(images)
         loss = F.cross_entropy(logits, targets, label_smoothing=self.config.label_smoothing)
         hard = targets.argmax(1) if targets.ndim == 2 else targets
