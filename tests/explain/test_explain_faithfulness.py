@@ -62,15 +62,20 @@ def test_randomized_copy_changes_every_weight_and_leaves_the_original():
     assert set(conv_weights) <= set(changed) and not clone.training
 
 
-def test_gradcam_on_a_trained_model_is_faithful_and_passes_the_sanity_check(patch_bundle, patch_dataset):
+# Sanity bound per method. LayerCAM's is looser: it weights the layer's activations location by
+# location, and a randomly initialised network's activations also light up on a bright patch
+# (measured: rho 0.54 here, against 0.2-0.3 on digits and CIFAR; Grad-CAM stays under 0.5).
+@pytest.mark.parametrize(("method", "sanity_below"), [("gradcam", 0.5), ("layercam", 0.7)])
+def test_cam_on_a_trained_model_is_faithful_and_passes_the_sanity_check(patch_bundle, patch_dataset, method,
+                                                                         sanity_below):
     predictor = Predictor.from_bundle(patch_bundle)
     images = [p for label in ("left", "right") for p in sorted((patch_dataset / label).glob("*.png"))[::4]]
-    results = explain_images(predictor, images, "gradcam", faithfulness=True, curve_baseline="mean")
+    results = explain_images(predictor, images, method, faithfulness=True, curve_baseline="mean")
     summary = summarize(results)
     assert summary["n"] == len(images) and summary["layer"]
     assert summary["mean_deletion_auc"] < summary["mean_random_deletion_auc"]
     assert summary["mean_insertion_auc"] > summary["mean_random_insertion_auc"]
     assert summary["both_beat_random"] >= 0.5
-    assert summary["mean_sanity_rank_correlation"] < 0.5
+    assert summary["mean_sanity_rank_correlation"] < sanity_below
     assert set(results[0].faithfulness) == {"deletion_auc", "insertion_auc", "random_deletion_auc",
                                             "random_insertion_auc", "sanity_rank_correlation"}

@@ -10,7 +10,7 @@ from torch import nn
 
 from sightkit.errors import ConfigError
 from sightkit.explain.api import Explainer, explain_images
-from sightkit.explain.layers import candidate_layers, choose_cam_layer
+from sightkit.explain.layers import MIN_LAYERCAM_SIDE, candidate_layers, choose_cam_layer
 from sightkit.tasks.classify.model import create_model
 
 
@@ -18,6 +18,16 @@ from sightkit.tasks.classify.model import create_model
 def test_builtin_model_uses_its_last_block_with_a_map_of_at_least_4x4(size, expected):
     model = create_model("skcnn_tiny", 2, 3).eval()
     assert choose_cam_layer(model, 3, size)[0] == expected
+
+
+@pytest.mark.parametrize(("size", "expected"), [(32, "features.7"), (8, "features.1"), (16, "features.4")])
+def test_layercam_reads_a_layer_one_pooling_stage_finer(size, expected):
+    torch.manual_seed(0)
+    predictor = make_predictor(create_model("skcnn_tiny", 2, 3), size=size, mode="RGB")
+    assert Explainer(predictor, "layercam").layer == expected
+    assert Explainer(predictor, "gradcam").layer != expected
+    model = create_model("resnet18", 2, 3).eval()
+    assert choose_cam_layer(model, 3, 32, min_side=MIN_LAYERCAM_SIDE)[0] == "layer1"  # 8x8; layer2 is 4x4
 
 
 def test_timm_model_uses_its_feature_blocks():
@@ -42,14 +52,14 @@ def test_invalid_layer_name_lists_the_valid_ones(skcnn_predictor):
 
 
 def test_layer_option_is_refused_for_methods_without_a_layer(skcnn_predictor):
-    with pytest.raises(ConfigError, match="--layer applies to gradcam, guided_gradcam only"):
+    with pytest.raises(ConfigError, match="--layer applies to gradcam, guided_gradcam, layercam only"):
         Explainer(skcnn_predictor, "saliency", layer="features")
 
 
 def test_model_without_convolutions_names_the_methods_that_apply():
     torch.manual_seed(0)
     predictor = make_predictor(nn.Sequential(nn.Flatten(), nn.Linear(64, 3)), size=8)
-    for method in ("gradcam", "guided_gradcam"):
+    for method in ("gradcam", "guided_gradcam", "layercam"):
         with pytest.raises(ConfigError, match="no convolutional layer.*integrated_gradients | occlusion | saliency"):
             Explainer(predictor, method)
     image = np.random.default_rng(0).integers(0, 256, (8, 8), dtype=np.uint8)

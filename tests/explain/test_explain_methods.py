@@ -7,11 +7,12 @@ import pytest
 import torch
 from explain_helpers import make_predictor
 from PIL import Image
+from torch import nn
 
 from sightkit.errors import ConfigError
 from sightkit.explain.api import Explainer, explain_images
 from sightkit.explain.baselines import make_baseline
-from sightkit.explain.methods import METHODS, occlusion_window
+from sightkit.explain.methods import METHODS, attribute, occlusion_window
 from sightkit.explain.overlay import DISPLAY_SIDE, overlay
 from sightkit.tasks.classify.model import create_model
 
@@ -44,6 +45,25 @@ def test_colour_model_and_timm_backbone():
     image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     result = explain_images(predictor, [image], "gradcam")[0]
     assert result.map.shape == (32, 32) and result.layer == "layer2"
+
+
+def test_layercam_weights_each_location_by_its_own_positive_gradient():
+    # conv -> ReLU (A) -> mean pool -> linear: dy/dA_k is w_k / 64 at every location, so LayerCAM
+    # is relu(sum_k relu(w_k) A_k) up to scale, while Grad-CAM also subtracts channels with w_k < 0.
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(3, 2)).eval()
+    with torch.no_grad():
+        model[4].weight.copy_(torch.tensor([[1.0, -1.0, 0.5], [0.0, 1.0, 0.0]]))
+    inputs, targets = torch.randn(2, 1, 8, 8), torch.zeros(2, dtype=torch.long)
+    acts = model[1](model[0](inputs)).detach()
+    expected = acts[:, 0] + 0.5 * acts[:, 2]
+    expected = expected / expected.flatten(1).amax(1).view(-1, 1, 1)
+    layercam = attribute(model, inputs, targets, "layercam", layer=model[1])
+    torch.testing.assert_close(layercam, expected, atol=1e-5, rtol=1e-4)
+    gradcam = attribute(model, inputs, targets, "gradcam", layer=model[1])
+    assert not torch.allclose(gradcam, layercam, atol=1e-3)
+    assert all(p.grad is None for p in model.parameters())  # no gradients left on the model
 
 
 def test_target_class_by_name_is_explained_instead_of_the_top(skcnn_predictor):

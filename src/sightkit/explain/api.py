@@ -30,7 +30,7 @@ from sightkit.data.transforms import build_eval_transform, to_model_size
 from sightkit.errors import ConfigError, ImageError
 from sightkit.explain.baselines import check_baseline, make_baseline
 from sightkit.explain.faithfulness import deletion_insertion, randomized_copy, rank_correlation
-from sightkit.explain.layers import choose_cam_layer
+from sightkit.explain.layers import MIN_CAM_SIDE, MIN_LAYERCAM_SIDE, choose_cam_layer
 from sightkit.explain.methods import CAM_METHODS, attribute, check_method
 from sightkit.explain.overlay import overlay
 from sightkit.tasks.classify.predict import Predictor
@@ -99,7 +99,8 @@ class Explainer:
         self.layer: str | None = None
         if method in CAM_METHODS:
             channels = 1 if predictor.mode == "L" else 3
-            self.layer = choose_cam_layer(predictor.model, channels, predictor.size, layer)[0]
+            side = MIN_LAYERCAM_SIDE if method == "layercam" else MIN_CAM_SIDE
+            self.layer = choose_cam_layer(predictor.model, channels, predictor.size, layer, side)[0]
         self._random_model: torch.nn.Module | None = None
 
     def target_index(self, target: str) -> int | None:

@@ -6,6 +6,9 @@ non-negative and divided by their own maximum (an all-zero map stays zero):
 
 * ``gradcam`` - Grad-CAM (Selvaraju et al. 2017) at a conv layer, upsampled bilinearly;
 * ``guided_gradcam`` - Grad-CAM times guided backpropagation; |.| summed over channels;
+* ``layercam`` - LayerCAM (Jiang et al. 2021): like Grad-CAM, but each location's activations
+  are weighted by that location's own positive gradient instead of one channel-wide average,
+  so it stays class-specific at finer (shallower) layers; upsampled bilinearly;
 * ``integrated_gradients`` - Sundararajan et al. 2017 from a baseline (see ``baselines``);
   the positive part of the channel sum (evidence *for* the class);
 * ``occlusion`` - the logit drop when a square patch is set to the mean colour; positive part;
@@ -27,8 +30,8 @@ from torch.nn import functional as F
 
 from sightkit.errors import ConfigError
 
-METHODS = ("gradcam", "guided_gradcam", "integrated_gradients", "occlusion", "saliency")
-CAM_METHODS = frozenset({"gradcam", "guided_gradcam"})
+METHODS = ("gradcam", "guided_gradcam", "layercam", "integrated_gradients", "occlusion", "saliency")
+CAM_METHODS = frozenset({"gradcam", "layercam", "guided_gradcam"})
 # Integration steps of integrated gradients: the completeness error is already a few percent.
 IG_STEPS = 32
 # Most images one forward pass of integrated gradients or occlusion may hold.
@@ -68,6 +71,24 @@ def _gradcam(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, laye
     cam = LayerGradCam(model, layer).attribute(inputs, target=targets, relu_attributions=True)
     cam = F.interpolate(cam.float(), size=inputs.shape[-2:], mode="bilinear", align_corners=False)
     return cam[:, 0]
+
+
+def _layercam(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, layer: nn.Module | None,
+              _baseline: torch.Tensor | None) -> torch.Tensor:
+    """LayerCAM: ``relu(sum_k relu(dy/dA_k) * A_k)`` at every location of ``layer``, upsampled.
+
+    captum has no LayerCAM (its gradient-times-activation keeps negative gradients), so the
+    layer's output is caught with a forward hook and differentiated directly.
+    """
+    outputs: list[torch.Tensor] = []
+    hook = layer.register_forward_hook(lambda _module, _inputs, output: outputs.append(output))
+    try:
+        score = model(inputs).gather(1, targets.view(-1, 1)).sum()
+    finally:
+        hook.remove()
+    (grad,) = torch.autograd.grad(score, outputs[0])
+    cam = (grad.clamp(min=0) * outputs[0]).sum(1, keepdim=True).clamp(min=0)
+    return F.interpolate(cam.float(), size=inputs.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
 
 
 def _guided_gradcam(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, layer: nn.Module | None,
@@ -127,6 +148,7 @@ def _normalise(maps: torch.Tensor) -> torch.Tensor:
 _ATTRIBUTORS = {
     "gradcam": _gradcam,
     "guided_gradcam": _guided_gradcam,
+    "layercam": _layercam,
     "integrated_gradients": _integrated_gradients,
     "occlusion": _occlusion,
     "saliency": _saliency,
