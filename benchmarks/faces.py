@@ -53,13 +53,13 @@ def main() -> None:
               for c in STEP_CONDITIONS + EXTRA_CONDITIONS}
     enroll = ([images[i] for i in split.enroll], [names[i] for i in split.enroll])
 
-    steps, final_faces, final_gallery = _steps(enroll, probes, truth)
+    steps, final_faces, final_gallery, chips = _steps(enroll, probes, truth)
     print("steps", steps, flush=True)
     final_options = _final_options()
     extra = {}
     for condition in EXTRA_CONDITIONS:
         faces = _faces(probes[condition], final_options)
-        extra[condition] = _rank1(final_gallery, faces, truth, ladder=True)
+        extra[condition] = _rank1(final_gallery, faces, truth, ladder=True, chips=chips)
     print("extra", extra, flush=True)
     result = {
         "data": str(args.data), "split": "1 enrollment image per person (seed 0), 9 probes each (360)",
@@ -93,8 +93,8 @@ def _steps(enroll, probes, truth):
     base = FaceOptions(crops=True, fallback=False, flip=False, fill_occluders=False)
     steps = []
 
-    def record(name, options, faces, gallery, ladder):
-        rank1 = {c: _rank1(gallery, faces[c], truth, ladder) for c in STEP_CONDITIONS}
+    def record(name, options, faces, gallery, ladder, chips=None):
+        rank1 = {c: _rank1(gallery, faces[c], truth, ladder, chips=chips) for c in STEP_CONDITIONS}
         steps.append({"step": name, "options": options.to_dict(), "ladder": ladder, "rank1": rank1})
         print(name, rank1, flush=True)
 
@@ -131,7 +131,12 @@ def _steps(enroll, probes, truth):
             faces[c][i] = face
     gallery = gallery_embeddings(*enroll, fill, ladder=True)
     record("4 + occlusion filling (mirror of the visible half, then harmonic inpainting)", fill, faces, gallery, True)
-    return steps, faces, gallery
+
+    chips = {}
+    gallery = gallery_embeddings(*enroll, fill, ladder=True, chips=chips)
+    record("5 + occlusion-consistent matching (top 10 re-ranked, the hidden part grey in probe and enrolled chips)",
+           fill, faces, gallery, True, chips)
+    return steps, faces, gallery, chips
 
 
 def _faces(images, options):
@@ -140,10 +145,10 @@ def _faces(images, options):
     return probe_faces(images, options)
 
 
-def _rank1(gallery, faces, truth, ladder, match="nearest"):
+def _rank1(gallery, faces, truth, ladder, match="nearest", chips=None):
     from sightkit.tasks.face.evaluate import closed_set, rank_people
 
-    return round(closed_set(rank_people(gallery, faces, ladder, match), truth)["rank1"], 4)
+    return round(closed_set(rank_people(gallery, faces, ladder, match, chips=chips), truth)["rank1"], 4)
 
 
 def _sharpen_test(enroll, probes, truth):

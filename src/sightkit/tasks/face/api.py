@@ -25,6 +25,7 @@ from sightkit.tasks.face.calibration import DEFAULT_THRESHOLD
 from sightkit.tasks.face.gallery import EmbeddingRow, GalleryStore, Person
 from sightkit.tasks.face.index import PersonIndex
 from sightkit.tasks.face.ladder import NATIVE, level_for, synthetic_views
+from sightkit.tasks.face.occlusion import RERANK_TOP, needs_rerank, rerank_occluded
 from sightkit.tasks.face.pipeline import FaceOptions, as_rgb_array, describe, embed_faces
 from sightkit.tasks.face.predict import MIN_IMAGE_SIDE, Identification, Verification, enrollment_views, one_face
 
@@ -34,7 +35,8 @@ class FaceGallery:
 
     The face options, whether low-resolution ladder views are stored (``ladder``), whether
     aligned face chips are kept (``keep_images``, off by default: only descriptors are
-    stored) and the match rule are fixed when the gallery is created; ``options`` given
+    stored; with chips, partly hidden faces are matched occlusion-consistently, see
+    :mod:`sightkit.tasks.face.occlusion`) and the match rule are fixed when the gallery is created; ``options`` given
     when opening an existing gallery apply to that session only.
     """
 
@@ -119,7 +121,11 @@ class FaceGallery:
             row = []
             for face in faces:
                 level = level_for(face.size_px) if self.ladder else NATIVE
-                matches = self._index(level).search(face.embedding, top_k)
+                occluded = self.keep_images and needs_rerank(face.hidden)
+                matches = self._index(level).search(face.embedding, max(top_k, RERANK_TOP) if occluded else top_k)
+                if occluded:
+                    matches = rerank_occluded(face.chip, face.hidden, matches, self.store.chips, self.options.flip)
+                matches = matches[:top_k]
                 row.append(Identification(_label(source), face, matches, limit, level))
             results.append(row)
         return results

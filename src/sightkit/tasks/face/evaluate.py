@@ -30,6 +30,7 @@ from sightkit.tasks.face.calibration import calibrate
 from sightkit.tasks.face.degrade import CONDITIONS, degrade
 from sightkit.tasks.face.index import PersonIndex
 from sightkit.tasks.face.ladder import NATIVE, level_for
+from sightkit.tasks.face.occlusion import needs_rerank, rerank_occluded
 from sightkit.tasks.face.pipeline import Face, FaceOptions, as_rgb_array, embed_faces, find_faces
 from sightkit.tasks.face.predict import enrollment_views
 
@@ -75,14 +76,21 @@ def split_people(names: Sequence[str], enroll: int, unknown: int, seed: int = 0)
 
 
 def gallery_embeddings(images: Sequence[np.ndarray], names: Sequence[str], options: FaceOptions, ladder: bool,
-                       progress: Progress | None = None) -> dict[float, tuple[np.ndarray, list[str]]]:
-    """Per ladder level, the enrollment descriptors and their owners (images without a face are skipped)."""
+                       progress: Progress | None = None,
+                       chips: dict[str, list[np.ndarray]] | None = None) -> dict[float, tuple[np.ndarray, list[str]]]:
+    """Per ladder level, the enrollment descriptors and their owners (images without a face are skipped).
+
+    A ``chips`` dict, when given, receives each person's aligned enrollment chips (what a
+    gallery with ``keep_images`` stores), for occlusion-consistent matching in :func:`rank_people`.
+    """
     rows: dict[float, tuple[list[np.ndarray], list[str]]] = {}
     for rgb, name in zip(images, names):
         try:
             views = enrollment_views(rgb, options, ladder, name, pick="largest")
         except FaceError:
             views = []
+        if views and chips is not None:
+            chips.setdefault(name, []).append(views[0][1].chip)
         for level, face in views:
             rows.setdefault(level, ([], []))
             rows[level][0].append(face.embedding)
@@ -105,8 +113,12 @@ def probe_faces(images: Sequence[np.ndarray], options: FaceOptions, progress: Pr
 
 
 def rank_people(gallery: dict[float, tuple[np.ndarray, list[str]]], faces: Sequence[Face | None], ladder: bool,
-                match: str = "nearest", people: set[str] | None = None) -> list[list[tuple[str, float]]]:
-    """For each probe face, every gallery person (optionally only ``people``) by distance, nearest first."""
+                match: str = "nearest", people: set[str] | None = None, chips: dict[str, list[np.ndarray]] | None = None,
+                flip: bool = True) -> list[list[tuple[str, float]]]:
+    """For each probe face, every gallery person (optionally only ``people``) by distance, nearest first.
+
+    With the enrollment ``chips``, occluded probes are re-ranked by occlusion-consistent matching.
+    """
     indexes: dict[float, PersonIndex] = {}
     ranked = []
     for face in faces:
@@ -118,7 +130,10 @@ def rank_people(gallery: dict[float, tuple[np.ndarray, list[str]]], faces: Seque
             vectors, owners = gallery[level]
             keep = [i for i, n in enumerate(owners) if people is None or n in people]
             indexes[level] = PersonIndex(vectors[keep], [owners[i] for i in keep], match)
-        ranked.append(indexes[level].search(face.embedding, top_k=len(indexes[level])))
+        matches = indexes[level].search(face.embedding, top_k=len(indexes[level]))
+        if chips is not None and needs_rerank(face.hidden):
+            matches = rerank_occluded(face.chip, face.hidden, matches, lambda name: chips.get(name, []), flip)
+        ranked.append(matches)
     return ranked
 
 
@@ -168,15 +183,17 @@ def evaluate_dataset(data: str | Path, out: str | Path, *, enroll: int = 1, unkn
     n_unknown = round(len(people) / 4) if unknown is None else unknown
     split = split_people(names, enroll, n_unknown, seed)
     images = [read_face_image(p) for p in paths]
+    chips: dict[str, list[np.ndarray]] = {}
     gallery = gallery_embeddings([images[i] for i in split.enroll], [names[i] for i in split.enroll], options,
-                                 ladder, progress)
+                                 ladder, progress, chips)
     truth = [names[i] for i in split.probes]
     clean = probe_faces([images[i] for i in split.probes], options, progress)
-    ranked = rank_people(gallery, clean, ladder, match)
+    ranked = rank_people(gallery, clean, ladder, match, chips=chips, flip=options.flip)
     report: dict[str, Any] = {"data": str(data), "people": len(people), "images": len(paths), "enroll_per_person": enroll,
                               "match": match, "ladder": ladder, "seed": seed, **closed_set(ranked, truth)}
     known = set(people) - split.unknown
-    report["open_set"] = open_set(rank_people(gallery, clean, ladder, match, known), truth, split.unknown)
+    report["open_set"] = open_set(rank_people(gallery, clean, ladder, match, known, chips, options.flip), truth,
+                                  split.unknown)
     report["dir_at_far_1pct"] = report["open_set"]["dir"]
     ver, genuine, impostor = verification(ranked, truth)
     report["verification"] = ver
@@ -187,8 +204,9 @@ def evaluate_dataset(data: str | Path, out: str | Path, *, enroll: int = 1, unkn
         report["degrade"] = {}
         for condition in CONDITIONS[1:]:
             probes = [as_rgb_array(degrade(Image.fromarray(images[i]), condition, seed, i)) for i in split.probes]
-            report["degrade"][condition] = closed_set(rank_people(gallery, probe_faces(probes, options, progress),
-                                                                  ladder, match), truth)
+            faces = probe_faces(probes, options, progress)
+            report["degrade"][condition] = closed_set(rank_people(gallery, faces, ladder, match, chips=chips,
+                                                                  flip=options.flip), truth)
         figures["degrade"] = degrade_bars(report["rank1"], {c: r["rank1"] for c, r in report["degrade"].items()})
     report["options"] = options.to_dict()
     report["skipped"] = [{"path": str(p), "reason": r} for p, r in skipped]

@@ -70,7 +70,8 @@ class Face:
     """One face: where it is (original image pixels), its landmarks, chip and descriptor.
 
     ``size_px`` is the distance between the eye centres in the original image, the face's
-    resolution; ``occluded`` the share of its box that a filled occluder covered.
+    resolution; ``occluded`` the share of its box that a filled occluder covered, and
+    ``hidden`` that occluder's pixels in the chip (for occlusion-consistent matching).
     """
 
     box: Box
@@ -79,6 +80,7 @@ class Face:
     size_px: float
     occluded: float = 0.0
     embedding: np.ndarray | None = field(default=None, repr=False)
+    hidden: np.ndarray | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.box.to_dict(), "eye_distance_px": round(self.size_px, 1), "occluded": round(self.occluded, 3),
@@ -129,15 +131,25 @@ def as_rgb_array(image: Image.Image) -> np.ndarray:
 def _align(work: np.ndarray, box: Box, factor: float, occluder: np.ndarray | None, options: FaceOptions) -> Face:
     """Landmarks and chip of ``box`` in the working image; coordinates mapped back to the original."""
     region, offset, local = work, np.zeros(2), 1.0
+    occluder_region = occluder
     if box.width < MIN_FACE_PX and box.source != "whole":
         region, offset, local = _enlarged_region(work, box)
+        if occluder is not None:
+            occluder_region = _enlarged_region(occluder.astype(np.uint8) * 255, box)[0] > 127
     local_box = Box(round((box.left - offset[0]) * local), round((box.top - offset[1]) * local),
                     round((box.right - offset[0]) * local), round((box.bottom - offset[1]) * local),
                     box.score, box.source)
     shape = fit_landmarks(region, local_box, options.landmarks)
     points = (landmark_points(shape) / local + offset) / factor
-    hidden = float(occluder[box.top:box.bottom, box.left:box.right].mean()) if occluder is not None else 0.0
-    return Face(box.scaled(1.0 / factor), points, face_chip(region, shape), _eye_distance(points), hidden)
+    share = float(occluder[box.top:box.bottom, box.left:box.right].mean()) if occluder is not None else 0.0
+    hidden = _chip_mask(occluder_region, shape) if occluder_region is not None else None
+    return Face(box.scaled(1.0 / factor), points, face_chip(region, shape), _eye_distance(points), share, hidden=hidden)
+
+
+def _chip_mask(mask: np.ndarray, shape: Any) -> np.ndarray:
+    """A boolean image-space ``mask`` cut and aligned exactly as the face chip of ``shape`` is."""
+    layers = np.ascontiguousarray(np.repeat(mask.astype(np.uint8)[..., None] * 255, 3, axis=-1))
+    return face_chip(layers, shape)[..., 0] > 127
 
 
 def _enlarged_region(work: np.ndarray, box: Box) -> tuple[np.ndarray, np.ndarray, float]:
