@@ -9,7 +9,7 @@ from PIL import Image
 from sightkit.errors import ConfigError
 from sightkit.tasks.face.degrade import CONDITIONS, degrade
 from sightkit.tasks.face.detect import detect_faces
-from sightkit.tasks.face.ladder import LEVELS, NATIVE, level_for, synthetic_views
+from sightkit.tasks.face.ladder import JITTERS, LEVELS, NATIVE, level_for, synthetic_views
 from sightkit.tasks.face.pipeline import FaceOptions, describe, find_faces
 from sightkit.tasks.face.restore import fill_occluder, find_occluder, upscale
 
@@ -74,8 +74,11 @@ def test_synthetic_views_cover_the_ladder(face_crop):
     options = FaceOptions(crops=True, fallback=False)
     face = find_faces(face_crop, options)[0]
     views = synthetic_views(face_crop, face, options)
-    assert [level for level, _ in views] == list(LEVELS)
-    assert views[0][1].size_px < 10  # the 4 px view is a tiny face
+    assert sorted({level for level, _ in views}) == list(LEVELS)
+    smallest = [view for level, view in views if level == LEVELS[0]]
+    assert len(smallest) == len(JITTERS)  # one view per jitter below the face's own resolution
+    assert all(view.size_px < 10 for view in smallest)  # the 4 px views are tiny faces
+    assert len({round(view.size_px, 2) for view in smallest}) > 1  # and differ in size
 
 
 @pytest.mark.parametrize("condition", CONDITIONS)

@@ -4,7 +4,7 @@ Example:
     >>> from sightkit.tasks.face.api import FaceGallery           # doctest: +SKIP
     >>> gallery = FaceGallery("people.db")                        # doctest: +SKIP
     >>> gallery.enroll("ada", ["ada1.jpg", "ada2.jpg"])           # doctest: +SKIP
-    {'name': 'ada', 'images': 2, 'embeddings': 14}
+    {'name': 'ada', 'images': 2, 'embeddings': 110}
     >>> [f.name for f in gallery.identify("door-cam.jpg")]        # doctest: +SKIP
     ['ada', 'unknown']
     >>> gallery.verify("ada1.jpg", "badge.jpg").same              # doctest: +SKIP
@@ -167,7 +167,9 @@ class FaceGallery:
 
 def verify_images(a: ImageSource, b: ImageSource, *, options: FaceOptions | None = None, ladder: bool = True,
                   threshold: float = DEFAULT_THRESHOLD, pick: str | None = None) -> Verification:
-    """Whether the faces of ``a`` and ``b`` are one person; a sharper face is compared at the other's resolution.
+    """Whether the faces of ``a`` and ``b`` are one person; a sharper face is matched at the other's resolution.
+
+    The sharper face's ladder views at the smaller face's level are compared, the nearest counts.
 
     Example:
         >>> verify_images("badge.jpg", "door-cam.jpg").to_dict()      # doctest: +SKIP
@@ -178,11 +180,11 @@ def verify_images(a: ImageSource, b: ImageSource, *, options: FaceOptions | None
     faces = [one_face(rgb, options, _label(source), pick) for rgb, source in zip(rgbs, (a, b))]
     small = min(range(2), key=lambda i: faces[i].size_px)
     level = level_for(faces[small].size_px) if ladder else NATIVE
+    others = [faces[1 - small]]
     if level != NATIVE:
-        other = 1 - small
-        faces[other] = dict(synthetic_views(rgbs[other], faces[other], options))[level]
-    embed_faces(faces, options)
-    distance = float(np.linalg.norm(faces[0].embedding - faces[1].embedding))
+        others = [view for at, view in synthetic_views(rgbs[1 - small], faces[1 - small], options) if at == level]
+    embed_faces([faces[small], *others], options)
+    distance = min(float(np.linalg.norm(faces[small].embedding - other.embedding)) for other in others)
     return Verification(distance <= threshold, distance, float(threshold), level)
 
 

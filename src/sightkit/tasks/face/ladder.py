@@ -7,6 +7,11 @@ upscale-detect-align-embed path) removes the systematic shift that low resolutio
 into the descriptor. Levels are eye distances in px, a factor sqrt(2) apart; a probe is
 compared at the level nearest its own eye distance, or at full resolution above the ladder.
 
+At a few pixels between the eyes, where exactly the face falls on the pixel grid and how
+its size rounds change the descriptor as much as identity does. Each level therefore holds
+several views (:data:`JITTERS`: the face slightly larger or smaller, or shifted by a
+fraction of a low-resolution pixel), and a probe is matched with the nearest of them.
+
 Example:
     >>> level_for(5.1), level_for(40.0)
     (5.7, 0.0)
@@ -28,6 +33,10 @@ NATIVE = 0.0
 _HALF_STEP = 2 ** 0.25
 # Context kept around the face (share of its box) when it is cut out to be shrunk.
 _CONTEXT = 0.6
+# Views per level: (shift right, shift down) in pixels of the low-resolution view, and a size factor.
+JITTERS: tuple[tuple[float, float, float], ...] = (
+    (0.0, 0.0, 1.0), (0.0, 0.0, 0.93), (0.0, 0.0, 1.07), (0.0, 0.0, 0.87), (0.0, 0.0, 1.14),
+    (0.4, 0.4, 1.0), (-0.4, -0.4, 1.0), (0.4, -0.4, 1.0), (-0.4, 0.4, 1.0))
 
 
 def level_for(eye_distance_px: float) -> float:
@@ -38,11 +47,12 @@ def level_for(eye_distance_px: float) -> float:
 
 
 def synthetic_views(rgb: np.ndarray, face: Face, options: FaceOptions) -> list[tuple[float, Face]]:
-    """``(level, face)`` for each ladder level below the face's own resolution (no descriptors yet).
+    """``(level, face)`` views for each ladder level (no descriptors yet), :data:`JITTERS` per level.
 
-    The face is cut out with some context, shrunk (bicubic, antialiased) so that its eye
-    distance equals the level, and described as a probe of that size would be; levels at
-    or above the face's own resolution reuse the face itself.
+    The face is cut out with some context, shifted and shrunk (bicubic, antialiased) so that
+    its eye distance equals the level times the jitter's size factor, and described as a
+    probe of that size would be; levels at or above the face's own resolution hold the
+    face itself, once.
     """
     crop = _context_crop(rgb, face)
     view_options = FaceOptions(**{**options.to_dict(), "crops": True})
@@ -51,11 +61,13 @@ def synthetic_views(rgb: np.ndarray, face: Face, options: FaceOptions) -> list[t
         if level * _HALF_STEP >= face.size_px:
             views.append((level, face))
             continue
-        scale = level / face.size_px
-        small = Image.fromarray(crop).resize((max(2, round(crop.shape[1] * scale)), max(2, round(crop.shape[0] * scale))),
-                                             Image.Resampling.BICUBIC)
-        found = find_faces(np.asarray(small), view_options)
-        views.append((level, max(found, key=lambda f: f.box.area)))
+        for shift_x, shift_y, size in JITTERS:
+            scale = level * size / face.size_px
+            shifted = np.roll(crop, (round(shift_y / scale), round(shift_x / scale)), axis=(0, 1))
+            small = Image.fromarray(shifted).resize((max(2, round(crop.shape[1] * scale)),
+                                                     max(2, round(crop.shape[0] * scale))), Image.Resampling.BICUBIC)
+            found = find_faces(np.asarray(small), view_options)
+            views.append((level, max(found, key=lambda f: f.box.area)))
     return views
 
 
