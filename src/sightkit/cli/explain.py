@@ -14,7 +14,7 @@ def explain(
     bundle: Path = typer.Argument(..., help="A classify bundle (folder or .sightkit)."),
     images: list[str] = typer.Argument(..., help="Image files, folders or globs."),
     out: Path = typer.Option(..., "--out", help="Folder for the overlays (PNG), maps (.npy) and index.html."),
-    method: str = typer.Option("gradcam", help="gradcam|guided_gradcam|integrated_gradients|occlusion|saliency."),
+    method: str = typer.Option("gradcam", help="gradcam|layercam|guided_gradcam|integrated_gradients|occlusion|saliency."),
     target: str = typer.Option("top", help="Class to explain: 'top' (the predicted one) or a class name."),
     layer: Optional[str] = typer.Option(None, help="Grad-CAM layer by module name [default: chosen for the model]."),
     baseline: str = typer.Option("black", help="Integrated gradients' reference image: black|mean|blur."),
