@@ -122,7 +122,8 @@ class FaceGallery:
             for face in faces:
                 level = level_for(face.size_px) if self.ladder else NATIVE
                 occluded = self.keep_images and needs_rerank(face.hidden)
-                matches = self._index(level).search(face.embedding, max(top_k, RERANK_TOP) if occluded else top_k)
+                wanted = max(top_k, RERANK_TOP) if occluded else top_k
+                matches = self._index(level).search_views(face.embeddings(), wanted)
                 if occluded:
                     matches = rerank_occluded(face.chip, face.hidden, matches, self.store.chips, self.options.flip)
                 matches = matches[:top_k]
@@ -169,7 +170,8 @@ def verify_images(a: ImageSource, b: ImageSource, *, options: FaceOptions | None
                   threshold: float = DEFAULT_THRESHOLD, pick: str | None = None) -> Verification:
     """Whether the faces of ``a`` and ``b`` are one person; a sharper face is matched at the other's resolution.
 
-    The sharper face's ladder views at the smaller face's level are compared, the nearest counts.
+    The sharper face's ladder views at the smaller face's level are compared, the nearest counts
+    (for a tiny face with jittered views: the mean over its views of that nearest distance).
 
     Example:
         >>> verify_images("badge.jpg", "door-cam.jpg").to_dict()      # doctest: +SKIP
@@ -184,7 +186,9 @@ def verify_images(a: ImageSource, b: ImageSource, *, options: FaceOptions | None
     if level != NATIVE:
         others = [view for at, view in synthetic_views(rgbs[1 - small], faces[1 - small], options) if at == level]
     embed_faces([faces[small], *others], options)
-    distance = min(float(np.linalg.norm(faces[small].embedding - other.embedding)) for other in others)
+    nearest = [min(float(np.linalg.norm(view - other.embedding)) for other in others)
+               for view in faces[small].embeddings()]
+    distance = float(np.mean(nearest))
     return Verification(distance <= threshold, distance, float(threshold), level)
 
 

@@ -130,7 +130,7 @@ def rank_people(gallery: dict[float, tuple[np.ndarray, list[str]]], faces: Seque
             vectors, owners = gallery[level]
             keep = [i for i, n in enumerate(owners) if people is None or n in people]
             indexes[level] = PersonIndex(vectors[keep], [owners[i] for i in keep], match)
-        matches = indexes[level].search(face.embedding, top_k=len(indexes[level]))
+        matches = indexes[level].search_views(face.embeddings(), top_k=len(indexes[level]))
         if chips is not None and needs_rerank(face.hidden):
             matches = rerank_occluded(face.chip, face.hidden, matches, lambda name: chips.get(name, []), flip)
         ranked.append(matches)

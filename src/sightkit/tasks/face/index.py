@@ -75,6 +75,25 @@ class PersonIndex:
         return sorted(best.items(), key=lambda item: item[1])
 
 
+    def search_views(self, queries: np.ndarray, top_k: int = 5) -> list[tuple[str, float]]:
+        """People ranked by their mean distance to several descriptors of one face (rows of ``queries``).
+
+        A person missing from one descriptor's candidates counts with that descriptor's
+        farthest candidate distance there. One row is the same as :meth:`search`.
+
+        Example:
+            >>> index = PersonIndex(np.eye(3, dtype=np.float32), ["a", "b", "c"])
+            >>> index.search_views(np.eye(3, dtype=np.float32)[[0, 0, 1]], top_k=2)[0][0]
+            'a'
+        """
+        if len(queries) == 1:
+            return self.search(queries[0], top_k)
+        lists = [dict(self.search(query, max(top_k, _CANDIDATES))) for query in queries]
+        people = set().union(*lists)
+        mean = {name: float(np.mean([found.get(name, max(found.values())) for found in lists])) for name in people}
+        return sorted(mean.items(), key=lambda item: item[1])[:top_k]
+
+
 def _nearest_rows(d2: np.ndarray, count: int) -> list[tuple[float, int]]:
     """``(distance, row)`` of the ``count`` smallest squared distances, nearest first."""
     rows = np.argpartition(d2, count - 1)[:count] if count < len(d2) else np.arange(len(d2))

@@ -9,8 +9,9 @@ compared at the level nearest its own eye distance, or at full resolution above 
 
 At a few pixels between the eyes, where exactly the face falls on the pixel grid and how
 its size rounds change the descriptor as much as identity does. Each level therefore holds
-several views (:data:`JITTERS`: the face slightly larger or smaller, or shifted by a
-fraction of a low-resolution pixel), and a probe is matched with the nearest of them.
+several views (:data:`~sightkit.tasks.face.jitter.JITTERS`: the face slightly larger or
+smaller, or shifted by a fraction of a low-resolution pixel), and a probe is matched with
+the nearest of them.
 
 Example:
     >>> level_for(5.1), level_for(40.0)
@@ -24,6 +25,7 @@ import math
 import numpy as np
 from PIL import Image
 
+from sightkit.tasks.face.jitter import JITTERS, context_crop
 from sightkit.tasks.face.pipeline import Face, FaceOptions, find_faces
 
 # Eye distances (px) of the synthetic low-resolution views. 4 px is a face about 12 px wide;
@@ -31,12 +33,6 @@ from sightkit.tasks.face.pipeline import Face, FaceOptions, find_faces
 LEVELS: tuple[float, ...] = (4.0, 5.7, 8.0, 11.3, 16.0, 22.6)
 NATIVE = 0.0
 _HALF_STEP = 2 ** 0.25
-# Context kept around the face (share of its box) when it is cut out to be shrunk.
-_CONTEXT = 0.6
-# Views per level: (shift right, shift down) in pixels of the low-resolution view, and a size factor.
-JITTERS: tuple[tuple[float, float, float], ...] = (
-    (0.0, 0.0, 1.0), (0.0, 0.0, 0.93), (0.0, 0.0, 1.07), (0.0, 0.0, 0.87), (0.0, 0.0, 1.14),
-    (0.4, 0.4, 1.0), (-0.4, -0.4, 1.0), (0.4, -0.4, 1.0), (-0.4, 0.4, 1.0))
 
 
 def level_for(eye_distance_px: float) -> float:
@@ -54,8 +50,8 @@ def synthetic_views(rgb: np.ndarray, face: Face, options: FaceOptions) -> list[t
     probe of that size would be; levels at or above the face's own resolution hold the
     face itself, once.
     """
-    crop = _context_crop(rgb, face)
-    view_options = FaceOptions(**{**options.to_dict(), "crops": True})
+    crop = context_crop(rgb, face.box.left, face.box.top, face.box.right, face.box.bottom)
+    view_options = FaceOptions(**{**options.to_dict(), "crops": True, "probe_jitter": False})
     views: list[tuple[float, Face]] = []
     for level in LEVELS:
         if level * _HALF_STEP >= face.size_px:
@@ -69,11 +65,3 @@ def synthetic_views(rgb: np.ndarray, face: Face, options: FaceOptions) -> list[t
             found = find_faces(np.asarray(small), view_options)
             views.append((level, max(found, key=lambda f: f.box.area)))
     return views
-
-
-def _context_crop(rgb: np.ndarray, face: Face) -> np.ndarray:
-    box = face.box
-    mx, my = round(box.width * _CONTEXT), round(box.height * _CONTEXT)
-    top, bottom = max(0, box.top - my), min(rgb.shape[0], box.bottom + my)
-    left, right = max(0, box.left - mx), min(rgb.shape[1], box.right + mx)
-    return np.ascontiguousarray(rgb[top:bottom, left:right])

@@ -10,7 +10,9 @@ The steps, each switchable through :class:`FaceOptions` (and measured in
    by its landmarks alone;
 4. a face under ``MIN_FACE_PX`` wide is cut out and enlarged before its landmarks are fitted;
 5. 5- (or 68-) point landmarks give an aligned 150 px chip, embedded by dlib's ResNet,
-   averaged with its mirror image (``flip``).
+   averaged with its mirror image (``flip``);
+6. a face under ``TINY_EYE_PX`` between the eyes is also described from jittered copies
+   (``probe_jitter``, :mod:`sightkit.tasks.face.jitter`), matched by the mean distance.
 
 Example:
     >>> faces = describe([load_image("group.jpg")], FaceOptions(upsample=1))[0]   # doctest: +SKIP
@@ -30,6 +32,7 @@ from PIL import Image
 from sightkit.tasks.face.align import face_chip, fit_landmarks, landmark_points
 from sightkit.tasks.face.detect import Box, detect_faces, whole_image_box
 from sightkit.tasks.face.embed import embed_chips
+from sightkit.tasks.face.jitter import JITTERS, context_crop, jittered
 from sightkit.tasks.face.restore import fill_occluder, find_occluder, upscale
 
 # Faces narrower than this (px) are enlarged before landmark fitting; dlib's HOG window is 80 px.
@@ -40,6 +43,9 @@ _FACE_TARGET_PX = 100
 _MARGIN = 0.5
 # At most this much enlargement: past 8x bicubic adds only blur.
 _MAX_FACTOR = 8.0
+# Faces with fewer pixels than this between the eyes also get jittered views: on att_faces it
+# helped 16 px tall probes (4-5 px, +2.5 rank-1 points) and not 24 px ones (about 7 px).
+TINY_EYE_PX = 6.0
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,7 @@ class FaceOptions:
     sharpen: float = 0.0
     flip: bool = True
     fill_occluders: bool = True
+    probe_jitter: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -71,7 +78,8 @@ class Face:
 
     ``size_px`` is the distance between the eye centres in the original image, the face's
     resolution; ``occluded`` the share of its box that a filled occluder covered, and
-    ``hidden`` that occluder's pixels in the chip (for occlusion-consistent matching).
+    ``hidden`` that occluder's pixels in the chip (for occlusion-consistent matching);
+    ``views`` the same face described from jittered copies (tiny faces only).
     """
 
     box: Box
@@ -81,6 +89,11 @@ class Face:
     occluded: float = 0.0
     embedding: np.ndarray | None = field(default=None, repr=False)
     hidden: np.ndarray | None = field(default=None, repr=False)
+    views: list[Face] = field(default_factory=list, repr=False)
+
+    def embeddings(self) -> np.ndarray:
+        """The descriptors of the face and of its jittered views, one row each."""
+        return np.stack([self.embedding, *(view.embedding for view in self.views)])
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.box.to_dict(), "eye_distance_px": round(self.size_px, 1), "occluded": round(self.occluded, 3),
@@ -101,7 +114,12 @@ def find_faces(rgb: np.ndarray, options: FaceOptions) -> list[Face]:
     boxes = detect_faces(work, options.detector, options.upsample, fallback=options.fallback)
     if not boxes and options.crops:
         boxes = [whole_image_box(work)]
-    return [_align(work, box, factor, occluder, options) for box in boxes]
+    faces = [_align(work, box, factor, occluder, options) for box in boxes]
+    if options.probe_jitter:
+        for face in faces:
+            if face.size_px < TINY_EYE_PX:
+                face.views = _jittered_views(rgb, face, options)
+    return faces
 
 
 def describe(images: Sequence[np.ndarray], options: FaceOptions) -> list[list[Face]]:
@@ -117,15 +135,28 @@ def describe(images: Sequence[np.ndarray], options: FaceOptions) -> list[list[Fa
 
 
 def embed_faces(faces: Sequence[Face], options: FaceOptions) -> None:
-    """Fill in ``face.embedding`` for each face, in batches."""
-    vectors = embed_chips([face.chip for face in faces], flip=options.flip)
-    for face, vector in zip(faces, vectors):
-        face.embedding = vector
+    """Fill in ``face.embedding`` for each face and its jittered views, in batches."""
+    every = [one for face in faces for one in (face, *face.views)]
+    vectors = embed_chips([one.chip for one in every], flip=options.flip)
+    for one, vector in zip(every, vectors):
+        one.embedding = vector
 
 
 def as_rgb_array(image: Image.Image) -> np.ndarray:
     """A loaded image as the contiguous ``H x W x 3`` uint8 array dlib expects."""
     return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
+
+
+def _jittered_views(rgb: np.ndarray, face: Face, options: FaceOptions) -> list[Face]:
+    """The tiny ``face`` found again in jittered copies of its surroundings (all jitters but "as is")."""
+    box = face.box
+    crop = context_crop(rgb, box.left, box.top, box.right, box.bottom)
+    view_options = FaceOptions(**{**options.to_dict(), "crops": True, "probe_jitter": False})
+    views = []
+    for shift_x, shift_y, size in JITTERS[1:]:
+        found = find_faces(jittered(crop, shift_x, shift_y, size), view_options)
+        views.append(max(found, key=lambda f: f.box.area))
+    return views
 
 
 def _align(work: np.ndarray, box: Box, factor: float, occluder: np.ndarray | None, options: FaceOptions) -> Face:
