@@ -87,10 +87,10 @@ def _final_options():
 def _steps(enroll, probes, truth):
     """Cumulative steps; each entry records the options and the rank-1 per condition."""
     from sightkit.tasks.face.evaluate import gallery_embeddings
-    from sightkit.tasks.face.pipeline import FaceOptions, embed_faces
+    from sightkit.tasks.face.pipeline import TINY_EYE_PX, FaceOptions, embed_faces
     from sightkit.tasks.face.restore import find_occluder, upscale
 
-    base = FaceOptions(crops=True, fallback=False, flip=False, fill_occluders=False)
+    base = FaceOptions(crops=True, fallback=False, flip=False, fill_occluders=False, probe_jitter=False)
     steps = []
 
     def record(name, options, faces, gallery, ladder, chips=None):
@@ -119,9 +119,17 @@ def _steps(enroll, probes, truth):
     record("2 + flip test-time augmentation", flip, faces, gallery, False)
 
     gallery = gallery_embeddings(*enroll, flip, ladder=True)
-    record("3 + resolution-matched enrollment (ladder of low-resolution views)", flip, faces, gallery, True)
+    record("3 + resolution-matched enrollment (ladder of low-resolution views, 9 jittered views per level)", flip,
+           faces, gallery, True)
 
-    fill = dataclasses.replace(flip, fill_occluders=True)
+    jitter = dataclasses.replace(flip, probe_jitter=True)
+    for c in STEP_CONDITIONS:  # only faces under TINY_EYE_PX between the eyes change
+        tiny = [i for i, f in enumerate(faces[c]) if f is not None and f.size_px < TINY_EYE_PX]
+        for i, face in zip(tiny, _faces([probes[c][i] for i in tiny], jitter)):
+            faces[c][i] = face
+    record("4 + tiny probes also described from jittered copies (mean distance)", jitter, faces, gallery, True)
+
+    fill = dataclasses.replace(jitter, fill_occluders=True)
     for c in STEP_CONDITIONS:  # only images with a solid occluder change
         def work(rgb):
             return upscale(rgb, fill.upscale_to / rgb.shape[0]) if rgb.shape[0] < fill.upscale_to else rgb
@@ -130,11 +138,11 @@ def _steps(enroll, probes, truth):
         for i, face in zip(hit, redone):
             faces[c][i] = face
     gallery = gallery_embeddings(*enroll, fill, ladder=True)
-    record("4 + occlusion filling (mirror of the visible half, then harmonic inpainting)", fill, faces, gallery, True)
+    record("5 + occlusion filling (mirror of the visible half, then harmonic inpainting)", fill, faces, gallery, True)
 
     chips = {}
     gallery = gallery_embeddings(*enroll, fill, ladder=True, chips=chips)
-    record("5 + occlusion-consistent matching (top 10 re-ranked, the hidden part grey in probe and enrolled chips)",
+    record("6 + occlusion-consistent matching (top 10 re-ranked, the hidden part grey in probe and enrolled chips)",
            fill, faces, gallery, True, chips)
     return steps, faces, gallery, chips
 
