@@ -142,7 +142,8 @@ def _steps(enroll, probes, truth):
 
     chips = {}
     gallery = gallery_embeddings(*enroll, fill, ladder=True, chips=chips)
-    record("6 + occlusion-consistent matching (top 10 re-ranked, the hidden part grey in probe and enrolled chips)",
+    record("6 + occlusion-consistent matching (top 10 re-ranked, the hidden part grey in probe and enrolled chips, "
+           "3 of 15 landmark refits)",
            fill, faces, gallery, True, chips)
     return steps, faces, gallery, chips
 

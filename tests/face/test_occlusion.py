@@ -26,11 +26,15 @@ def test_occluded_face_carries_its_hidden_region_in_chip_space(occluded_crop):
     half = face.hidden.shape[1] // 2
     assert face.hidden[:, :half].sum() > 3 * face.hidden[:, half:].sum()  # the box was on the left
     assert needs_rerank(face.hidden)
+    alignments = face.alignments()
+    assert len(alignments) == 15 and alignments[0][0] is face.chip  # as aligned, then 14 refits
+    assert all(chip.shape == face.chip.shape and hidden.shape == face.hidden.shape for chip, hidden in alignments)
+    assert len({hidden.sum() for _, hidden in alignments}) > 1  # refits move the hidden region in the chip
 
 
 def test_clean_face_has_no_hidden_region(face_crop):
     face = find_faces(face_crop, FaceOptions(crops=True))[0]
-    assert face.hidden is None and not needs_rerank(face.hidden)
+    assert face.hidden is None and not needs_rerank(face.hidden) and face.alignments() == []
 
 
 def test_mask_chip_greys_only_the_hidden_pixels():
@@ -48,7 +52,7 @@ def test_rerank_puts_the_person_with_matching_chips_first(occluded_crop, face_cr
     noise_chip = np.random.default_rng(0).integers(0, 255, own_chip.shape, dtype=np.uint8)
     chips = {"eileen": [own_chip], "stranger": [noise_chip]}
     plain = [("stranger", 0.30), ("eileen", 0.50), ("nobody", 0.55), ("far", 0.90)]
-    reranked = rerank_occluded(probe.chip, probe.hidden, plain, lambda name: chips.get(name, []), top=3)
+    reranked = rerank_occluded(probe.alignments(), plain, lambda name: chips.get(name, []), top=3)
     names = [name for name, _ in reranked]
     assert names[0] == "eileen" and reranked[0][1] < 0.30
     assert ("nobody", 0.55) in reranked  # no chips: plain distance kept

@@ -125,7 +125,7 @@ class FaceGallery:
                 wanted = max(top_k, RERANK_TOP) if occluded else top_k
                 matches = self._index(level).search_views(face.embeddings(), wanted)
                 if occluded:
-                    matches = rerank_occluded(face.chip, face.hidden, matches, self.store.chips, self.options.flip)
+                    matches = rerank_occluded(face.alignments(), matches, self.store.chips, self.options.flip)
                 matches = matches[:top_k]
                 row.append(Identification(_label(source), face, matches, limit, level))
             results.append(row)

@@ -132,7 +132,7 @@ def rank_people(gallery: dict[float, tuple[np.ndarray, list[str]]], faces: Seque
             indexes[level] = PersonIndex(vectors[keep], [owners[i] for i in keep], match)
         matches = indexes[level].search_views(face.embeddings(), top_k=len(indexes[level]))
         if chips is not None and needs_rerank(face.hidden):
-            matches = rerank_occluded(face.chip, face.hidden, matches, lambda name: chips.get(name, []), flip)
+            matches = rerank_occluded(face.alignments(), matches, lambda name: chips.get(name, []), flip)
         ranked.append(matches)
     return ranked
 

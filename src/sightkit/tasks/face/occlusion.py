@@ -6,14 +6,16 @@ enrollment descriptor, however well the hidden part is filled. When the occluder
 enrollment photo *missing the same part*: the occluder is mapped into the aligned chip
 (``Face.hidden``), that region is set to neutral grey in the probe's chip and in each
 candidate's enrolled chips, and the candidates are re-ranked by the distance between those
-masked descriptors. This needs the enrolled chips, so a gallery only re-ranks when it keeps
+masked descriptors. Landmarks drift when part of the face is hidden, so the probe is also
+refitted in shifted and scaled boxes, and the few alignments closest to the candidates are
+compared. This needs the enrolled chips, so a gallery only re-ranks when it keeps
 them (``keep_images``); evaluation always has them.
 
 Measured in ``benchmarks/faces.py`` (att_faces, 1 enrollment image): the ``occlusion20``
 and ``occlusion35`` rows of its steps.
 
 Example:
-    >>> matches = rerank_occluded(face, matches, chips_of=gallery.store.chips, flip=True)  # doctest: +SKIP
+    >>> matches = rerank_occluded(face.alignments(), matches, chips_of=gallery.store.chips)  # doctest: +SKIP
     >>> matches[0]                                                                       # doctest: +SKIP
     ('ada', 0.41)
 """
@@ -32,6 +34,8 @@ NEUTRAL_GREY = 128
 RERANK_TOP = 10
 # A face whose chip is hidden by less than this share is matched as it is.
 MIN_HIDDEN_SHARE = 0.02
+# Probe alignments compared with masked chips (chosen among the pipeline's and its refits).
+ALIGNMENTS_KEPT = 3
 
 ChipSource = Callable[[str], Sequence[np.ndarray]]
 
@@ -54,27 +58,44 @@ def needs_rerank(hidden: np.ndarray | None) -> bool:
     return hidden is not None and float(hidden.mean()) >= MIN_HIDDEN_SHARE
 
 
-def rerank_occluded(chip: np.ndarray, hidden: np.ndarray, matches: Sequence[tuple[str, float]],
+def rerank_occluded(alignments: Sequence[tuple[np.ndarray, np.ndarray]], matches: Sequence[tuple[str, float]],
                     chips_of: ChipSource, flip: bool = True, top: int = RERANK_TOP) -> list[tuple[str, float]]:
     """``matches`` with the first ``top`` people re-ranked by masked-descriptor distance.
 
-    ``chip`` is the probe's aligned chip and ``hidden`` its occluded region in chip space;
-    ``chips_of(name)`` returns that person's enrolled chips (a person without any keeps
-    their plain distance). A person's new distance is the smallest over their chips; people
-    beyond ``top`` follow unchanged.
+    ``alignments`` are ``(chip, hidden)`` pairs of the probe face: its aligned chip with the
+    occluded region in chip space, first as the pipeline aligned it, then refitted
+    alternatives (landmarks drift when part of the face is hidden). The
+    :data:`ALIGNMENTS_KEPT` alignments nearest to any candidate's plain descriptor are
+    compared. ``chips_of(name)`` returns that person's enrolled chips (a person without any
+    keeps their plain distance). A person's new distance is the smallest over alignments
+    and chips; people beyond ``top`` follow unchanged.
     """
     head, tail = list(matches[:top]), list(matches[top:])
-    owners, chips = [], []
+    owners, enrolled = [], []
     for name, _ in head:
-        for enrolled in chips_of(name):
+        for chip in chips_of(name):
             owners.append(name)
-            chips.append(mask_chip(enrolled, hidden))
-    if not chips:
+            enrolled.append(chip)
+    if not enrolled:
         return list(matches)
-    vectors = embed_chips([mask_chip(chip, hidden), *chips], flip=flip)
-    distances = np.linalg.norm(vectors[1:] - vectors[0], axis=1)
+    alignments = _closest_alignments(alignments, enrolled, flip)
+    batch = [masked for chip, hidden in alignments
+             for masked in (mask_chip(chip, hidden), *(mask_chip(e, hidden) for e in enrolled))]
+    vectors = embed_chips(batch, flip=flip).reshape(len(alignments), len(enrolled) + 1, -1)
+    distances = np.linalg.norm(vectors[:, 1:] - vectors[:, :1], axis=2).min(axis=0)
     best: dict[str, float] = {}
     for name, distance in zip(owners, distances):
         best[name] = min(best.get(name, np.inf), float(distance))
     reranked = sorted(((name, best.get(name, plain)) for name, plain in head), key=lambda item: item[1])
     return reranked + tail
+
+
+def _closest_alignments(alignments: Sequence[tuple[np.ndarray, np.ndarray]], enrolled: Sequence[np.ndarray],
+                        flip: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The :data:`ALIGNMENTS_KEPT` alignments whose plain descriptor is nearest to any enrolled chip's."""
+    if len(alignments) <= ALIGNMENTS_KEPT:
+        return list(alignments)
+    vectors = embed_chips([chip for chip, _ in alignments] + list(enrolled), flip=flip)
+    probe, gallery = vectors[:len(alignments)], vectors[len(alignments):]
+    nearest = np.linalg.norm(probe[:, None] - gallery[None], axis=2).min(axis=1)
+    return [alignments[i] for i in np.argsort(nearest, kind="stable")[:ALIGNMENTS_KEPT]]

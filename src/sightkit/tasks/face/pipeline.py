@@ -46,6 +46,10 @@ _MAX_FACTOR = 8.0
 # Faces with fewer pixels than this between the eyes also get jittered views: on att_faces it
 # helped 16 px tall probes (4-5 px: rank-1 77.2 -> 79.4%) and not 24 px ones (about 7 px).
 TINY_EYE_PX = 6.0
+# An occluded face is also refitted in its box scaled by these factors and shifted by these
+# shares of its size (landmarks drift when part of the face is hidden; see ``occlusion``).
+_REFIT_SCALES = (0.8, 0.9, 1.0)
+_REFIT_SHIFTS = ((0.0, 0.0), (0.08, 0.0), (-0.08, 0.0), (0.0, 0.08), (0.0, -0.08))
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,8 @@ class Face:
     ``size_px`` is the distance between the eye centres in the original image, the face's
     resolution; ``occluded`` the share of its box that a filled occluder covered, and
     ``hidden`` that occluder's pixels in the chip (for occlusion-consistent matching);
-    ``views`` the same face described from jittered copies (tiny faces only).
+    ``views`` the same face described from jittered copies (tiny faces only); ``refits``
+    ``(chip, hidden)`` pairs of other landmark fits of an occluded face.
     """
 
     box: Box
@@ -90,10 +95,15 @@ class Face:
     embedding: np.ndarray | None = field(default=None, repr=False)
     hidden: np.ndarray | None = field(default=None, repr=False)
     views: list[Face] = field(default_factory=list, repr=False)
+    refits: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list, repr=False)
 
     def embeddings(self) -> np.ndarray:
         """The descriptors of the face and of its jittered views, one row each."""
         return np.stack([self.embedding, *(view.embedding for view in self.views)])
+
+    def alignments(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``(chip, hidden)`` of the face as aligned, then of its refits (occluded faces only)."""
+        return [] if self.hidden is None else [(self.chip, self.hidden), *self.refits]
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.box.to_dict(), "eye_distance_px": round(self.size_px, 1), "occluded": round(self.occluded, 3),
@@ -173,8 +183,27 @@ def _align(work: np.ndarray, box: Box, factor: float, occluder: np.ndarray | Non
     shape = fit_landmarks(region, local_box, options.landmarks)
     points = (landmark_points(shape) / local + offset) / factor
     share = float(occluder[box.top:box.bottom, box.left:box.right].mean()) if occluder is not None else 0.0
-    hidden = _chip_mask(occluder_region, shape) if occluder_region is not None else None
-    return Face(box.scaled(1.0 / factor), points, face_chip(region, shape), _eye_distance(points), share, hidden=hidden)
+    face = Face(box.scaled(1.0 / factor), points, face_chip(region, shape), _eye_distance(points), share)
+    if occluder_region is not None:
+        face.hidden = _chip_mask(occluder_region, shape)
+        face.refits = [(face_chip(region, refit), _chip_mask(occluder_region, refit))
+                       for refit in _refitted_shapes(region, local_box, options.landmarks)]
+    return face
+
+
+def _refitted_shapes(region: np.ndarray, box: Box, points: int) -> list[Any]:
+    """Landmarks fitted again in ``box`` scaled and shifted by the ``_REFIT_*`` amounts (not as is)."""
+    shapes = []
+    for scale in _REFIT_SCALES:
+        width, height = box.width * scale, box.height * scale
+        for dx, dy in _REFIT_SHIFTS:
+            if scale == 1.0 and dx == dy == 0.0:
+                continue
+            cx, cy = (box.left + box.right) / 2 + dx * box.width, (box.top + box.bottom) / 2 + dy * box.height
+            moved = Box(round(cx - width / 2), round(cy - height / 2), round(cx + width / 2), round(cy + height / 2),
+                        box.score, box.source)
+            shapes.append(fit_landmarks(region, moved, points))
+    return shapes
 
 
 def _chip_mask(mask: np.ndarray, shape: Any) -> np.ndarray:
