@@ -36,8 +36,8 @@ class FaceGallery:
     The face options, whether low-resolution ladder views are stored (``ladder``), whether
     aligned face chips are kept (``keep_images``, off by default: only descriptors are
     stored; with chips, partly hidden faces are matched occlusion-consistently, see
-    :mod:`sightkit.tasks.face.occlusion`) and the match rule are fixed when the gallery is created; ``options`` given
-    when opening an existing gallery apply to that session only.
+    :mod:`sightkit.tasks.face.occlusion`) and the match rule are fixed when the gallery is
+    created; ``options`` given when opening an existing gallery apply to that session only.
     """
 
     def __init__(self, path: str | Path, *, create: bool = True, options: FaceOptions | None = None,
