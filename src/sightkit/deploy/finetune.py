@@ -30,6 +30,7 @@ from sightkit.data.discover import discover
 from sightkit.data.transforms import build_eval_transform, build_train_transform
 from sightkit.errors import DataError
 from sightkit.tasks.classify.config import TrainConfig, make_config
+from sightkit.tasks.classify.train import TrainResult
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +38,9 @@ ModuleFactory = Callable[[nn.Module, TrainConfig], Any]  # (model, config) -> Li
 
 
 @dataclass
-class FinetuneResult:
-    """The new bundle, its metadata and report, and the held-out ``(path, class)`` pairs."""
+class FinetuneResult(TrainResult):
+    """A training run's result plus the held-out ``(path, class)`` pairs it was evaluated on."""
 
-    run_dir: Path
-    bundle_path: Path
-    meta: dict[str, Any]
-    report: dict[str, Any]
     held_out: list[tuple[Path, str]]
 
 
