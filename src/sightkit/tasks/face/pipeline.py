@@ -22,8 +22,9 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -83,8 +84,8 @@ class Face:
     ``size_px`` is the distance between the eye centres in the original image, the face's
     resolution; ``occluded`` the share of its box that a filled occluder covered, and
     ``hidden`` that occluder's pixels in the chip (for occlusion-consistent matching);
-    ``views`` the same face described from jittered copies (tiny faces only); ``refits``
-    ``(chip, hidden)`` pairs of other landmark fits of an occluded face.
+    ``views`` the same face described from jittered copies (tiny faces only); ``refit``
+    computes, on demand, ``(chip, hidden)`` pairs of other landmark fits of an occluded face.
     """
 
     box: Box
@@ -95,15 +96,20 @@ class Face:
     embedding: np.ndarray | None = field(default=None, repr=False)
     hidden: np.ndarray | None = field(default=None, repr=False)
     views: list[Face] = field(default_factory=list, repr=False)
-    refits: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list, repr=False)
+    refit: Callable[[], list[tuple[np.ndarray, np.ndarray]]] | None = field(default=None, repr=False)
 
     def embeddings(self) -> np.ndarray:
         """The descriptors of the face and of its jittered views, one row each."""
         return np.stack([self.embedding, *(view.embedding for view in self.views)])
 
     def alignments(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """``(chip, hidden)`` of the face as aligned, then of its refits (occluded faces only)."""
-        return [] if self.hidden is None else [(self.chip, self.hidden), *self.refits]
+        """``(chip, hidden)`` of the face as aligned, then of its refits (occluded faces only).
+
+        The refits are fitted here, not during detection: only occlusion-consistent matching needs them.
+        """
+        if self.hidden is None:
+            return []
+        return [(self.chip, self.hidden), *(self.refit() if self.refit else [])]
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.box.to_dict(), "eye_distance_px": round(self.size_px, 1), "occluded": round(self.occluded, 3),
@@ -186,14 +192,13 @@ def _align(work: np.ndarray, box: Box, factor: float, occluder: np.ndarray | Non
     face = Face(box.scaled(1.0 / factor), points, face_chip(region, shape), _eye_distance(points), share)
     if occluder_region is not None:
         face.hidden = _chip_mask(occluder_region, shape)
-        face.refits = [(face_chip(region, refit), _chip_mask(occluder_region, refit))
-                       for refit in _refitted_shapes(region, local_box, options.landmarks)]
+        face.refit = partial(_refits, region, local_box, occluder_region, options.landmarks)
     return face
 
 
-def _refitted_shapes(region: np.ndarray, box: Box, points: int) -> list[Any]:
-    """Landmarks fitted again in ``box`` scaled and shifted by the ``_REFIT_*`` amounts (not as is)."""
-    shapes = []
+def _refits(region: np.ndarray, box: Box, occluder: np.ndarray, points: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(chip, hidden)`` of landmarks fitted again in ``box`` scaled and shifted by the ``_REFIT_*`` amounts."""
+    refits = []
     for scale in _REFIT_SCALES:
         width, height = box.width * scale, box.height * scale
         for dx, dy in _REFIT_SHIFTS:
@@ -202,8 +207,9 @@ def _refitted_shapes(region: np.ndarray, box: Box, points: int) -> list[Any]:
             cx, cy = (box.left + box.right) / 2 + dx * box.width, (box.top + box.bottom) / 2 + dy * box.height
             moved = Box(round(cx - width / 2), round(cy - height / 2), round(cx + width / 2), round(cy + height / 2),
                         box.score, box.source)
-            shapes.append(fit_landmarks(region, moved, points))
-    return shapes
+            shape = fit_landmarks(region, moved, points)
+            refits.append((face_chip(region, shape), _chip_mask(occluder, shape)))
+    return refits
 
 
 def _chip_mask(mask: np.ndarray, shape: Any) -> np.ndarray:
