@@ -90,7 +90,8 @@ def _steps(enroll, probes, truth):
     from sightkit.tasks.face.pipeline import TINY_EYE_PX, FaceOptions, embed_faces
     from sightkit.tasks.face.restore import find_occluder, upscale
 
-    base = FaceOptions(crops=True, fallback=False, flip=False, fill_occluders=False, probe_jitter=False)
+    base = FaceOptions(crops=True, fallback=False, flip=False, fill_occluders=False, probe_jitter=False,
+                       refine_landmarks=False)
     steps = []
 
     def record(name, options, faces, gallery, ladder, chips=None):
@@ -145,6 +146,13 @@ def _steps(enroll, probes, truth):
     record("6 + occlusion-consistent matching (top 10 re-ranked, the hidden part grey in probe and enrolled chips, "
            "3 of 15 landmark refits)",
            fill, faces, gallery, True, chips)
+
+    refine = dataclasses.replace(fill, refine_landmarks=True)  # every face without an occluder changes
+    faces = {c: _faces(probes[c], refine) for c in STEP_CONDITIONS}
+    chips = {}
+    gallery = gallery_embeddings(*enroll, refine, ladder=True, chips=chips)
+    record("7 + landmarks refitted in the chip they align (faces without an occluder)", refine, faces, gallery, True,
+           chips)
     return steps, faces, gallery, chips
 
 

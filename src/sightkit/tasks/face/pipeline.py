@@ -10,7 +10,9 @@ The steps, each switchable through :class:`FaceOptions` (and measured in
    by its landmarks alone;
 4. a face under ``MIN_FACE_PX`` wide is cut out and enlarged before its landmarks are fitted;
 5. 5- (or 68-) point landmarks give an aligned 150 px chip, embedded by dlib's ResNet,
-   averaged with its mirror image (``flip``);
+   averaged with its mirror image (``flip``); unless an occluder was found, the landmarks
+   are first refitted inside the chip they give (``refine_landmarks``,
+   :func:`~sightkit.tasks.face.align.refine_landmarks`);
 6. a face under ``TINY_EYE_PX`` between the eyes is also described from jittered copies
    (``probe_jitter``, :mod:`sightkit.tasks.face.jitter`), matched by the mean distance.
 
@@ -30,7 +32,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from sightkit.tasks.face.align import face_chip, fit_landmarks, landmark_points
+from sightkit.tasks.face.align import face_chip, fit_landmarks, landmark_points, refine_landmarks
 from sightkit.tasks.face.detect import Box, detect_faces, whole_image_box
 from sightkit.tasks.face.embed import embed_chips
 from sightkit.tasks.face.jitter import JITTERS, context_crop, jittered
@@ -72,6 +74,7 @@ class FaceOptions:
     flip: bool = True
     fill_occluders: bool = True
     probe_jitter: bool = True
+    refine_landmarks: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -187,6 +190,8 @@ def _align(work: np.ndarray, box: Box, factor: float, occluder: np.ndarray | Non
                     round((box.right - offset[0]) * local), round((box.bottom - offset[1]) * local),
                     box.score, box.source)
     shape = fit_landmarks(region, local_box, options.landmarks)
+    if options.refine_landmarks and occluder is None:
+        shape = refine_landmarks(region, shape, options.landmarks)
     points = (landmark_points(shape) / local + offset) / factor
     share = float(occluder[box.top:box.bottom, box.left:box.right].mean()) if occluder is not None else 0.0
     face = Face(box.scaled(1.0 / factor), points, face_chip(region, shape), _eye_distance(points), share)
