@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from sightkit.explain.api import explain_images, summarize
-from sightkit.explain.faithfulness import deletion_insertion, randomized_copy, rank_correlation
+from sightkit.explain.faithfulness import _random_cells, deletion_insertion, randomized_copy, rank_correlation
 from sightkit.tasks.classify.model import create_model
 from sightkit.tasks.classify.predict import Predictor
 
@@ -40,6 +40,28 @@ def test_a_map_of_the_evidence_beats_a_random_order():
         assert good[key].shape == (6,) and ((good[key] >= 0) & (good[key] <= 1)).all()
     curve = good["deletion_curve"]
     assert len(curve) == 17 and curve[0] > 0.99 and curve[-1] == pytest.approx(0.5)
+    # The evidence sits in a corner: a centred prior map misses it.
+    assert (good["deletion_auc"] < good["centre_deletion_auc"]).all()
+    assert (good["insertion_auc"] > good["centre_insertion_auc"]).all()
+    # With 1-pixel cells the region references are the pixel ones.
+    assert np.array_equal(good["region_random_deletion_auc"], good["random_deletion_auc"])
+
+
+def test_region_references_remove_whole_cells_of_the_map():
+    values = _random_cells(3, 8, 8, 4, np.random.default_rng(0))
+    blocks = values.reshape(3, 2, 4, 2, 4)
+    assert np.allclose(blocks, blocks[:, :, :1, :, :1])  # constant inside each 4x4 cell
+    assert len(np.unique(values[0])) == 4
+    model = _region_model()
+    inputs = torch.rand(6, 1, 8, 8) + 0.5
+    truth = torch.zeros(6, 8, 8)
+    truth[:, :4, :4] = 1.0
+    probs_of = lambda x: torch.softmax(model(x), 1)  # noqa: E731
+    scores = deletion_insertion(probs_of, inputs, truth, torch.zeros(6, dtype=torch.long), torch.zeros_like(inputs),
+                                cell=4)
+    # A random order of cells sometimes takes the evidence cell first too, never before the map.
+    assert (scores["deletion_auc"] <= scores["region_random_deletion_auc"] + 1e-6).all()
+    assert scores["deletion_auc"].mean() < scores["region_random_deletion_auc"].mean()
 
 
 def test_rank_correlation():
@@ -77,5 +99,7 @@ def test_cam_on_a_trained_model_is_faithful_and_passes_the_sanity_check(patch_bu
     assert summary["mean_insertion_auc"] > summary["mean_random_insertion_auc"]
     assert summary["both_beat_random"] >= 0.5
     assert summary["mean_sanity_rank_correlation"] < sanity_below
-    assert set(results[0].faithfulness) == {"deletion_auc", "insertion_auc", "random_deletion_auc",
-                                            "random_insertion_auc", "sanity_rank_correlation"}
+    assert set(results[0].faithfulness) == {"deletion_auc", "insertion_auc", "sanity_rank_correlation",
+                                            *(f"{reference}_{kind}_auc" for kind in ("deletion", "insertion")
+                                              for reference in ("random", "region_random", "centre"))}
+    assert 0.0 <= summary["deletion_beats_region_random"] <= 1.0 and "insertion_beats_centre" in summary

@@ -30,7 +30,7 @@ from sightkit.data.transforms import build_eval_transform, to_model_size
 from sightkit.errors import ConfigError, ImageError
 from sightkit.explain.baselines import check_baseline, make_baseline
 from sightkit.explain.faithfulness import deletion_insertion, randomized_copy, rank_correlation
-from sightkit.explain.layers import MIN_CAM_SIDE, MIN_LAYERCAM_SIDE, choose_cam_layer
+from sightkit.explain.layers import MIN_CAM_SIDE, MIN_LAYERCAM_SIDE, choose_cam_layer, map_cell
 from sightkit.explain.methods import CAM_METHODS, attribute, check_method
 from sightkit.explain.overlay import overlay
 from sightkit.tasks.classify.predict import Predictor
@@ -41,7 +41,10 @@ TOP = "top"
 # still reads (a grey "1" on black is still a "1"); a blur removes them without new edges.
 # Where the class lives in coarse brightness that a blur keeps, "mean" is the better choice.
 CURVE_BASELINE = "blur"
-_SCORE_KEYS = ("deletion_auc", "insertion_auc", "random_deletion_auc", "random_insertion_auc")
+# Areas kept per image: the map's, then those of each reference (see ``faithfulness``).
+REFERENCES = ("random", "region_random", "centre")
+_SCORE_KEYS = ("deletion_auc", "insertion_auc",
+               *(f"{reference}_{kind}_auc" for reference in REFERENCES for kind in ("deletion", "insertion")))
 
 
 @dataclass
@@ -97,10 +100,12 @@ class Explainer:
         self._mean, self._std = list(prep["mean"]), list(prep["std"])
         self._transform = build_eval_transform(self._mean, self._std)
         self.layer: str | None = None
+        self.cell = 1  # input pixels per side of the map's own cells
         if method in CAM_METHODS:
             channels = 1 if predictor.mode == "L" else 3
             side = MIN_LAYERCAM_SIDE if method == "layercam" else MIN_CAM_SIDE
             self.layer = choose_cam_layer(predictor.model, channels, predictor.size, layer, side)[0]
+            self.cell = map_cell(predictor.model, self.layer, channels, predictor.size)
         self._random_model: torch.nn.Module | None = None
 
     def target_index(self, target: str) -> int | None:
@@ -153,7 +158,8 @@ class Explainer:
         baseline = make_baseline(inputs, self.curve_baseline, self._mean, self._std)
         # The model's own softmax, as in RISE: a calibration temperature below 1 saturates the
         # curves near 1 and hides the order of the pixels that the areas are meant to compare.
-        areas = deletion_insertion(lambda x: self._probabilities(x, 1.0), inputs, maps, targets, baseline)
+        areas = deletion_insertion(lambda x: self._probabilities(x, 1.0), inputs, maps, targets, baseline,
+                                   cell=self.cell)
         if self._random_model is None:
             self._random_model = randomized_copy(self.predictor.model)
         random_maps = self.maps(inputs, targets, self._random_model).cpu().numpy()
@@ -206,7 +212,8 @@ def summarize(results: Sequence[Explanation]) -> dict[str, Any]:
 
     ``deletion_beats_random`` is the fraction of images whose deletion area is lower than
     the random order's, ``insertion_beats_random`` whose insertion area is higher, and
-    ``both_beat_random`` both at once.
+    ``both_beat_random`` both at once; the same three for ``region_random`` (random orders
+    of the map's own cells) and ``centre`` (a centred Gaussian map that ignores the model).
     """
     summary: dict[str, Any] = {"n": len(results), "method": results[0].method if results else None,
                                "layer": results[0].layer if results else None}
@@ -215,11 +222,12 @@ def summarize(results: Sequence[Explanation]) -> dict[str, Any]:
         return summary
     for key in (*_SCORE_KEYS, "sanity_rank_correlation"):
         summary[f"mean_{key}"] = round(float(np.mean([s[key] for s in scored])), 6)
-    deletion = [s["deletion_auc"] < s["random_deletion_auc"] for s in scored]
-    insertion = [s["insertion_auc"] > s["random_insertion_auc"] for s in scored]
-    summary["deletion_beats_random"] = round(float(np.mean(deletion)), 4)
-    summary["insertion_beats_random"] = round(float(np.mean(insertion)), 4)
-    summary["both_beat_random"] = round(float(np.mean(np.logical_and(deletion, insertion))), 4)
+    for reference in REFERENCES:
+        deletion = [s["deletion_auc"] < s[f"{reference}_deletion_auc"] for s in scored]
+        insertion = [s["insertion_auc"] > s[f"{reference}_insertion_auc"] for s in scored]
+        summary[f"deletion_beats_{reference}"] = round(float(np.mean(deletion)), 4)
+        summary[f"insertion_beats_{reference}"] = round(float(np.mean(insertion)), 4)
+        summary[f"both_beat_{reference}"] = round(float(np.mean(np.logical_and(deletion, insertion))), 4)
     return summary
 
 

@@ -59,8 +59,10 @@ def _card(result: Explanation) -> str:
         lines.append(f"predicted: {esc(result.predicted)}")
     if result.faithfulness:
         f = result.faithfulness
-        lines.append(f'<span class="scores">deletion {f["deletion_auc"]:.3f} (random {f["random_deletion_auc"]:.3f}), '
-                     f'insertion {f["insertion_auc"]:.3f} (random {f["random_insertion_auc"]:.3f}), '
+        lines.append(f'<span class="scores">deletion {f["deletion_auc"]:.3f} (random {f["random_deletion_auc"]:.3f}, '
+                     f'regions {f["region_random_deletion_auc"]:.3f}, centre {f["centre_deletion_auc"]:.3f}), '
+                     f'insertion {f["insertion_auc"]:.3f} (random {f["random_insertion_auc"]:.3f}, '
+                     f'regions {f["region_random_insertion_auc"]:.3f}, centre {f["centre_insertion_auc"]:.3f}), '
                      f'sanity rho {f["sanity_rank_correlation"]:.2f}</span>')
     if result.files:
         lines.append(" ".join(f'<a href="{esc(p)}">{esc(k)}</a>' for k, p in result.files.items()))

@@ -95,6 +95,17 @@ def choose_cam_layer(model: nn.Module, in_chans: int, size: int, name: str | Non
     return chosen, modules[chosen]
 
 
+def map_cell(model: nn.Module, name: str, in_chans: int, size: int) -> int:
+    """Input pixels per cell of layer ``name``'s feature map (its map's resolution), at least 1.
+
+    Example:
+        >>> map_cell(model, "features", in_chans=3, size=32)  # a 4x4 map  # doctest: +SKIP
+        8
+    """
+    shape = _output_shapes(model, [name], in_chans, size).get(name, ())
+    return max(1, size // shape[-1]) if len(shape) == 4 else 1
+
+
 def _output_shapes(model: nn.Module, names: list[str], in_chans: int, size: int) -> dict[str, tuple[int, ...]]:
     """Output shape of each named module in one forward pass of a zero image."""
     modules = dict(model.named_modules())
