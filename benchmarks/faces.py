@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from _common import SHARED_DATA, write_result
+from _common import RESULTS, SHARED_DATA, write_result
 
 TARGETS = {"clean": 0.99, "lowres24": 0.95, "lowres16": 0.80, "occlusion20": 0.90, "occlusion35": 0.70}
 ISSUE_BASELINE = {"clean": 0.992, "lowres32": 0.956, "lowres24": 0.808, "lowres16": 0.422, "occlusion20": 0.597,
@@ -35,6 +36,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=SHARED_DATA / "faces" / "att_faces")
     parser.add_argument("--speed-images", type=int, default=120)
     parser.add_argument("--index-size", type=int, default=100_000)
+    parser.add_argument("--only-speed", action="store_true",
+                        help="rerun only the identify speed comparison and update it in the results file "
+                             "(e.g. after installing face_recognition)")
     args = parser.parse_args()
     if not args.data.is_dir():
         raise SystemExit(f"{args.data} not found (needs ../shared/data)")
@@ -53,6 +57,13 @@ def main() -> None:
               for c in STEP_CONDITIONS + EXTRA_CONDITIONS}
     enroll = ([images[i] for i in split.enroll], [names[i] for i in split.enroll])
 
+    if args.only_speed:
+        previous = json.loads((RESULTS / "faces.json").read_text())
+        result = {k: v for k, v in previous.items() if k not in ("benchmark", "date", "command", "machine")}
+        result["accuracy_run"] = {"command": previous["command"], "date": previous["date"]}
+        result["speed"] = _speed(paths, names, split, args.speed_images)
+        write_result("faces", result)
+        return
     steps, final_faces, final_gallery, chips = _steps(enroll, probes, truth)
     print("steps", steps, flush=True)
     final_options = _final_options()
