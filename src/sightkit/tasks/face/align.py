@@ -27,7 +27,7 @@ LANDMARK_SETS = {5: LANDMARKS_5, 68: LANDMARKS_68}
 CHIP_PADDING = 0.25
 # Where dlib's HOG detector puts the face box in an aligned 150 px chip (padding 0.25): the
 # box the landmark models were trained on, so landmarks refitted in it are fitted as after a
-# good detection. Measured on the chips of 40 frontal faces (spread about 2 px) and checked
+# good detection. Measured on the chips of 40 frontal faces (att_faces; spread about 2 px), checked
 # on scikit-image's astronaut in the tests.
 CHIP_FACE_BOX = Box(10, 10, 135, 134, 1.0, "chip")
 # Refinement rounds: each cuts a chip with the current landmarks and refits them in it.
