@@ -4,9 +4,12 @@ Models: skcnn_small trained on scikit-learn's digits (8x8, grey; its 20% test sp
 the CIFAR-10 subset (32x32 colour; a stratified 20% test split, seed 0), each with
 ``Classifier.train``. For ``--images`` test images per model (``--other-images`` for the
 methods other than Grad-CAM and LayerCAM, which cost more) and each method it reports the mean deletion /
-insertion areas beside those of random pixel orders (pixels blurred, probability = the model's
-softmax), the fraction of images where the map beats the random orders, and the mean Spearman
-rank correlation between the maps of the trained and of the weight-randomised model. Speed:
+insertion areas beside those of its references (random pixel orders, random orders of the map's
+cells, a centred prior map; pixels blurred, probability = the model's softmax), the fraction of
+images where the map beats each, and the mean Spearman rank correlation between the maps of the
+trained and of the weight-randomised model. Controls: the centred prior itself scored against the
+random references, and Grad-CAM with removed pixels imputed from their neighbours (ROAD-style)
+instead of blurred, on ``--other-images`` images. Speed:
 median seconds per explanation (map + overlay, no faithfulness) at batch 1 and batch 32, on
 ``torch.get_num_threads()`` threads (2 unless ``--threads`` says otherwise), and as a multiple
 of one plain forward pass of the same images timed right after it (the machines are shared:
@@ -162,6 +165,10 @@ def _measure(bundle: Path, test: list[Path], n_gradcam: int, n_other: int) -> di
     chosen = test[:: max(1, len(test) // n_gradcam)][:n_gradcam]
     out["centre_prior_control"] = _centre_control(predictor, chosen, Explainer(predictor, "gradcam").cell)
     print(bundle.parent.name, "centre prior control", out["centre_prior_control"], flush=True)
+    imputed = test[:: max(1, len(test) // n_other)][:n_other]
+    summary = summarize(explain_images(predictor, imputed, "gradcam", faithfulness=True, curve_baseline="impute"))
+    out["gradcam_with_imputed_removal"] = {k: v for k, v in summary.items() if "beat" in k or k in ("n", "layer")}
+    print(bundle.parent.name, "gradcam, imputed removal", out["gradcam_with_imputed_removal"], flush=True)
     return out
 
 

@@ -8,7 +8,9 @@ import torch
 from torch import nn
 
 from sightkit.explain.api import explain_images, summarize
-from sightkit.explain.faithfulness import _random_cells, deletion_insertion, randomized_copy, rank_correlation
+from sightkit.errors import ConfigError
+from sightkit.explain.api import Explainer
+from sightkit.explain.faithfulness import _perturb, _random_cells, deletion_insertion, randomized_copy, rank_correlation
 from sightkit.tasks.classify.model import create_model
 from sightkit.tasks.classify.predict import Predictor
 
@@ -64,6 +66,19 @@ def test_region_references_remove_whole_cells_of_the_map():
     assert scores["deletion_auc"].mean() < scores["region_random_deletion_auc"].mean()
 
 
+def test_imputed_removal_fills_pixels_from_their_kept_neighbours():
+    image = torch.arange(16, dtype=torch.float32).view(1, 4, 4).repeat(3, 1, 1)  # each row counts up by 1
+    baseline = torch.zeros_like(image)
+    masks = torch.zeros(3, 16, dtype=torch.bool)
+    masks[1, 5] = True  # pixel (1, 1): its neighbours average to its own value 5
+    masks[2] = True
+    deleted = _perturb(image, baseline, masks, "deletion", impute=True)
+    assert torch.allclose(deleted[0], image) and torch.allclose(deleted[1], image, atol=1e-2)
+    assert torch.allclose(deleted[2], baseline, atol=1e-6)  # nothing kept: the baseline anchors every pixel
+    inserted = _perturb(image, baseline, masks, "insertion", impute=True)
+    assert torch.allclose(inserted[0], baseline, atol=1e-6) and torch.allclose(inserted[2], image)
+
+
 def test_rank_correlation():
     a = np.arange(16.0).reshape(4, 4)
     assert rank_correlation(a, a ** 2) == pytest.approx(1.0)
@@ -103,3 +118,12 @@ def test_cam_on_a_trained_model_is_faithful_and_passes_the_sanity_check(patch_bu
                                             *(f"{reference}_{kind}_auc" for kind in ("deletion", "insertion")
                                               for reference in ("random", "region_random", "centre"))}
     assert 0.0 <= summary["deletion_beats_region_random"] <= 1.0 and "insertion_beats_centre" in summary
+
+
+def test_imputed_curves_run_end_to_end_and_a_bad_curve_baseline_lists_the_choices(patch_bundle, patch_dataset):
+    predictor = Predictor.from_bundle(patch_bundle)
+    images = sorted((patch_dataset / "left").glob("*.png"))[:2]
+    summary = summarize(explain_images(predictor, images, "gradcam", faithfulness=True, curve_baseline="impute"))
+    assert summary["n"] == 2 and 0.0 <= summary["mean_deletion_auc"] <= 1.0
+    with pytest.raises(ConfigError, match="blur, impute"):
+        Explainer(predictor, "gradcam", curve_baseline="noise")

@@ -21,7 +21,8 @@ def explain(
     faithfulness: bool = typer.Option(True, "--faithfulness/--no-faithfulness",
                                       help="Score each map: deletion/insertion vs random order, sanity check."),
     curve_baseline: str = typer.Option("blur", help="Deletion turns pixels into it, insertion starts from it: "
-                                                     "blur|mean|black."),
+                                                     "blur|mean|black; or impute (removed pixels filled from "
+                                                     "the kept ones around them, as ROAD does)."),
     batch_size: int = typer.Option(32, min=1, help="Images per batch."),
     device: str = typer.Option("cpu", help="cpu|cuda."),
     json_out: bool = typer.Option(False, "--json", help="Print the results as JSON."),

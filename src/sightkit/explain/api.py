@@ -28,7 +28,7 @@ from sightkit.core.fileio import atomic_write_bytes, atomic_write_text
 from sightkit.core.images import ImageSource, load_image
 from sightkit.data.transforms import build_eval_transform, to_model_size
 from sightkit.errors import ConfigError, ImageError
-from sightkit.explain.baselines import check_baseline, make_baseline
+from sightkit.explain.baselines import BASELINES, check_baseline, make_baseline
 from sightkit.explain.faithfulness import deletion_insertion, randomized_copy, rank_correlation
 from sightkit.explain.layers import MIN_CAM_SIDE, MIN_LAYERCAM_SIDE, choose_cam_layer, map_cell
 from sightkit.explain.methods import CAM_METHODS, attribute, check_method
@@ -41,6 +41,9 @@ TOP = "top"
 # still reads (a grey "1" on black is still a "1"); a blur removes them without new edges.
 # Where the class lives in coarse brightness that a blur keeps, "mean" is the better choice.
 CURVE_BASELINE = "blur"
+# What deletion / insertion can remove pixels with: a baseline image, or "impute" (filled from
+# the kept pixels around them, anchored to the blur; see ``faithfulness``).
+CURVE_BASELINES = (*BASELINES, "impute")
 # Areas kept per image: the map's, then those of each reference (see ``faithfulness``).
 REFERENCES = ("random", "region_random", "centre")
 _SCORE_KEYS = ("deletion_auc", "insertion_auc",
@@ -88,7 +91,8 @@ class Explainer:
                  baseline: str = "black", curve_baseline: str = CURVE_BASELINE) -> None:
         check_method(method)
         check_baseline(baseline)
-        check_baseline(curve_baseline)
+        if curve_baseline not in CURVE_BASELINES:
+            raise ConfigError(f"--curve-baseline {curve_baseline!r}: choose one of {', '.join(CURVE_BASELINES)}")
         if not isinstance(predictor.model, torch.nn.Module):
             raise ConfigError("explanations need gradients, which an ONNX model does not give; "
                               "explain the .sightkit bundle (or folder) it was exported from")
@@ -155,11 +159,12 @@ class Explainer:
             return torch.softmax(self.predictor.model(inputs).float() / temperature, 1).cpu()
 
     def _faithfulness(self, inputs: torch.Tensor, maps: torch.Tensor, targets: torch.Tensor) -> list[dict[str, float]]:
-        baseline = make_baseline(inputs, self.curve_baseline, self._mean, self._std)
+        impute = self.curve_baseline == "impute"
+        baseline = make_baseline(inputs, "blur" if impute else self.curve_baseline, self._mean, self._std)
         # The model's own softmax, as in RISE: a calibration temperature below 1 saturates the
         # curves near 1 and hides the order of the pixels that the areas are meant to compare.
         areas = deletion_insertion(lambda x: self._probabilities(x, 1.0), inputs, maps, targets, baseline,
-                                   cell=self.cell)
+                                   cell=self.cell, impute=impute)
         if self._random_model is None:
             self._random_model = randomized_copy(self.predictor.model)
         random_maps = self.maps(inputs, targets, self._random_model).cpu().numpy()
@@ -179,7 +184,8 @@ def explain_images(predictor: Predictor, sources: Sequence[ImageSource], method:
 
     ``layer`` overrides the Grad-CAM layer; ``baseline`` (black | mean | blur) is integrated
     gradients' reference. With ``faithfulness`` each result carries deletion / insertion
-    areas (pixels turned into / revealed from ``curve_baseline``: blur | mean | black), their
+    areas (pixels turned into / revealed from ``curve_baseline``: blur | mean | black, or
+    ``impute``: removed pixels filled from the kept ones around them), their
     random-order references and the sanity-check rank correlation. With
     ``out_dir`` the overlays (PNG), raw maps (``.npy``), ``explanations.json`` and a
     browsable ``index.html`` are written there. An unreadable image raises

@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageFilter
 
+from sightkit.core.inpaint import harmonic_fill
+
 # A pixel whose brightest channel is at most this is "black" (JPEG leaves black at 0-6).
 _OCCLUDER_LEVEL = 8
 # A black region smaller than this share of the image is shadow, hair or pupils, not an occluder.
@@ -84,36 +86,6 @@ def fill_occluder(rgb: np.ndarray, mask: np.ndarray, axis_x: float) -> np.ndarra
 
 
 def _harmonic_fill(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Solve Laplace's equation inside ``mask`` with the visible pixels as boundary values.
-
-    Each hidden pixel becomes the mean of its 4-neighbours (only those inside the image),
-    one sparse linear system for all channels at once.
-    """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.linalg import splu
-
-    height, width = mask.shape
-    index = -np.ones(mask.shape, dtype=np.int64)
-    rows, cols = np.nonzero(mask)
-    index[rows, cols] = np.arange(rows.size)
-    values = rgb.astype(np.float64).reshape(height, width, -1)
-    rhs = np.zeros((rows.size, values.shape[2]))
-    degree = np.zeros(rows.size)
-    entries_i, entries_j = [], []
-    for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
-        r, c = rows + dy, cols + dx
-        inside = (r >= 0) & (r < height) & (c >= 0) & (c < width)
-        degree += inside
-        r, c, me = r[inside], c[inside], np.nonzero(inside)[0]
-        hidden = mask[r, c]
-        entries_i.append(me[hidden])
-        entries_j.append(index[r[hidden], c[hidden]])
-        np.add.at(rhs, me[~hidden], values[r[~hidden], c[~hidden]])
-    i = np.concatenate([np.arange(rows.size), *entries_i])
-    j = np.concatenate([np.arange(rows.size), *entries_j])
-    data = np.concatenate([degree, -np.ones(i.size - rows.size)])
-    system = coo_matrix((data, (i, j)), shape=(rows.size, rows.size)).tocsc()
-    solved = splu(system).solve(rhs)
-    out = values.copy()
-    out[rows, cols] = solved
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8).reshape(rgb.shape)
+    """Solve Laplace's equation inside ``mask`` with the visible pixels as boundary values (uint8 in and out)."""
+    values = rgb.astype(np.float64).reshape(*mask.shape, -1)
+    return np.clip(np.rint(harmonic_fill(values, mask)), 0, 255).astype(np.uint8).reshape(rgb.shape)
