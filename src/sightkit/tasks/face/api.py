@@ -25,7 +25,7 @@ from sightkit.tasks.face.calibration import DEFAULT_THRESHOLD
 from sightkit.tasks.face.gallery import EmbeddingRow, GalleryStore, Person
 from sightkit.tasks.face.index import PersonIndex
 from sightkit.tasks.face.ladder import NATIVE, level_for, synthetic_views
-from sightkit.tasks.face.occlusion import RERANK_TOP, needs_rerank, rerank_occluded
+from sightkit.tasks.face.occlusion import ranked_matches
 from sightkit.tasks.face.pipeline import FaceOptions, as_rgb_array, describe, embed_faces
 from sightkit.tasks.face.predict import MIN_IMAGE_SIDE, Identification, Verification, enrollment_views, one_face
 
@@ -121,12 +121,8 @@ class FaceGallery:
             row = []
             for face in faces:
                 level = level_for(face.size_px) if self.ladder else NATIVE
-                occluded = self.keep_images and needs_rerank(face.hidden)
-                wanted = max(top_k, RERANK_TOP) if occluded else top_k
-                matches = self._index(level).search_views(face.embeddings(), wanted)
-                if occluded:
-                    matches = rerank_occluded(face.alignments(), matches, self.store.chips, self.options.flip)
-                matches = matches[:top_k]
+                matches = ranked_matches(self._index(level), face, top_k,
+                                         self.store.chips if self.keep_images else None, self.options.flip)
                 row.append(Identification(_label(source), face, matches, limit, level))
             results.append(row)
         return results

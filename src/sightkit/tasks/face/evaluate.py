@@ -30,7 +30,7 @@ from sightkit.tasks.face.calibration import calibrate
 from sightkit.tasks.face.degrade import CONDITIONS, degrade
 from sightkit.tasks.face.index import PersonIndex
 from sightkit.tasks.face.ladder import NATIVE, level_for
-from sightkit.tasks.face.occlusion import needs_rerank, rerank_occluded
+from sightkit.tasks.face.occlusion import ranked_matches
 from sightkit.tasks.face.pipeline import Face, FaceOptions, as_rgb_array, embed_faces, find_faces
 from sightkit.tasks.face.predict import enrollment_views
 
@@ -130,10 +130,8 @@ def rank_people(gallery: dict[float, tuple[np.ndarray, list[str]]], faces: Seque
             vectors, owners = gallery[level]
             keep = [i for i, n in enumerate(owners) if people is None or n in people]
             indexes[level] = PersonIndex(vectors[keep], [owners[i] for i in keep], match)
-        matches = indexes[level].search_views(face.embeddings(), top_k=len(indexes[level]))
-        if chips is not None and needs_rerank(face.hidden):
-            matches = rerank_occluded(face.alignments(), matches, lambda name: chips.get(name, []), flip)
-        ranked.append(matches)
+        chips_of = (lambda name: chips.get(name, [])) if chips is not None else None
+        ranked.append(ranked_matches(indexes[level], face, len(indexes[level]), chips_of, flip))
     return ranked
 
 

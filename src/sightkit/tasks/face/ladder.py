@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 from PIL import Image
@@ -51,7 +52,7 @@ def synthetic_views(rgb: np.ndarray, face: Face, options: FaceOptions) -> list[t
     face itself, once.
     """
     crop = context_crop(rgb, face.box.left, face.box.top, face.box.right, face.box.bottom)
-    view_options = FaceOptions(**{**options.to_dict(), "crops": True, "probe_jitter": False})
+    view_options = replace(options, crops=True, probe_jitter=False)
     views: list[tuple[float, Face]] = []
     for level in LEVELS:
         if level * _HALF_STEP >= face.size_px:

@@ -23,10 +23,15 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sightkit.tasks.face.embed import embed_chips
+
+if TYPE_CHECKING:
+    from sightkit.tasks.face.index import PersonIndex
+    from sightkit.tasks.face.pipeline import Face
 
 # Grey put where the probe is hidden, in both chips: the descriptor sees "no information" there.
 NEUTRAL_GREY = 128
@@ -38,6 +43,24 @@ MIN_HIDDEN_SHARE = 0.02
 ALIGNMENTS_KEPT = 3
 
 ChipSource = Callable[[str], Sequence[np.ndarray]]
+
+
+def ranked_matches(index: PersonIndex, face: Face, top_k: int, chips_of: ChipSource | None = None,
+                   flip: bool = True) -> list[tuple[str, float]]:
+    """The ``top_k`` people of ``index`` nearest ``face`` (mean over its views), nearest first.
+
+    With ``chips_of`` (enrolled chips by name), a partly hidden face has its
+    :data:`RERANK_TOP` nearest people re-ranked by :func:`rerank_occluded`.
+
+    Example:
+        >>> ranked_matches(index, face, top_k=5, chips_of=gallery.store.chips)[0]   # doctest: +SKIP
+        ('ada', 0.41)
+    """
+    occluded = chips_of is not None and needs_rerank(face.hidden)
+    matches = index.search_views(face.embeddings(), max(top_k, RERANK_TOP) if occluded else top_k)
+    if occluded:
+        matches = rerank_occluded(face.alignments(), matches, chips_of, flip)
+    return matches[:top_k]
 
 
 def mask_chip(chip: np.ndarray, hidden: np.ndarray) -> np.ndarray:

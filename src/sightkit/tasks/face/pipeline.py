@@ -25,7 +25,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -170,7 +170,7 @@ def _jittered_views(rgb: np.ndarray, face: Face, options: FaceOptions) -> list[F
     """The tiny ``face`` found again in jittered copies of its surroundings (all jitters but "as is")."""
     box = face.box
     crop = context_crop(rgb, box.left, box.top, box.right, box.bottom)
-    view_options = FaceOptions(**{**options.to_dict(), "crops": True, "probe_jitter": False})
+    view_options = replace(options, crops=True, probe_jitter=False)
     views = []
     for shift_x, shift_y, size in JITTERS[1:]:
         found = find_faces(jittered(crop, shift_x, shift_y, size), view_options)
