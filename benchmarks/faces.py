@@ -102,7 +102,7 @@ def _steps(enroll, probes, truth):
     from sightkit.tasks.face.restore import find_occluder, upscale
 
     base = FaceOptions(crops=True, fallback=False, flip=False, fill_occluders=False, probe_jitter=False,
-                       refine_landmarks=False)
+                       refine_landmarks=False, weak_window=False)
     steps = []
 
     def record(name, options, faces, gallery, ladder, chips=None):
@@ -142,10 +142,14 @@ def _steps(enroll, probes, truth):
     record("4 + tiny probes also described from jittered copies (mean distance)", jitter, faces, gallery, True)
 
     fill = dataclasses.replace(jitter, fill_occluders=True)
-    for c in STEP_CONDITIONS:  # only images with a solid occluder change
+
+    def occluded(c):  # the probes of condition c with a solid occluder
         def work(rgb):
             return upscale(rgb, fill.upscale_to / rgb.shape[0]) if rgb.shape[0] < fill.upscale_to else rgb
-        hit = [i for i, rgb in enumerate(probes[c]) if find_occluder(work(rgb)) is not None]
+        return [i for i, rgb in enumerate(probes[c]) if find_occluder(work(rgb)) is not None]
+
+    for c in STEP_CONDITIONS:  # only images with a solid occluder change
+        hit = occluded(c)
         redone = _faces([probes[c][i] for i in hit], fill)
         for i, face in zip(hit, redone):
             faces[c][i] = face
@@ -164,6 +168,15 @@ def _steps(enroll, probes, truth):
     gallery = gallery_embeddings(*enroll, refine, ladder=True, chips=chips)
     record("7 + landmarks refitted in the chip they align (faces without an occluder)", refine, faces, gallery, True,
            chips)
+
+    weak = dataclasses.replace(refine, weak_window=True)
+    for c in STEP_CONDITIONS:  # only occluded crops where no detector fired change
+        hit = occluded(c)
+        for i, face in zip(hit, _faces([probes[c][i] for i in hit], weak)):
+            faces[c][i] = face
+    record("8 + a hidden face where no detector fired takes the crop's best centred HOG window (score >= -1)",
+           weak, faces, gallery, True, chips)
+    assert weak == _final_options(), "the last step must use the final options"
     return steps, faces, gallery, chips
 
 

@@ -8,7 +8,7 @@ from PIL import Image
 
 from sightkit.errors import ConfigError
 from sightkit.tasks.face.degrade import CONDITIONS, degrade
-from sightkit.tasks.face.detect import detect_faces
+from sightkit.tasks.face.detect import centred_weak_box, detect_faces
 from sightkit.tasks.face.ladder import JITTERS, LEVELS, NATIVE, level_for, synthetic_views
 from sightkit.tasks.face.pipeline import FaceOptions, describe, find_faces
 from sightkit.tasks.face.restore import fill_occluder, find_occluder, upscale
@@ -48,6 +48,22 @@ def test_crops_fall_back_to_the_whole_image():
     assert find_faces(flat, FaceOptions()) == []
     faces = find_faces(flat, FaceOptions(crops=True, fallback=False))
     assert faces[0].box.source == "whole" and faces[0].box.width == 30
+
+
+def test_hidden_face_in_a_crop_takes_the_centred_weak_window(face_crop):
+    clean = detect_faces(face_crop, "hog")[0]
+    hidden = np.ascontiguousarray(np.asarray(degrade(Image.fromarray(face_crop), "occlusion35", 0, 14)))
+    face = find_faces(hidden, FaceOptions(crops=True))[0]
+    assert face.box.source == "hog-weak" and face.box.score < 0  # no detector fired on the filled crop
+    centre = np.array([(face.box.left + face.box.right) / 2, (face.box.top + face.box.bottom) / 2])
+    assert np.abs(centre - [(clean.left + clean.right) / 2, (clean.top + clean.bottom) / 2]).max() < 0.15 * clean.width
+    assert find_faces(hidden, FaceOptions(crops=True, weak_window=False))[0].box.source == "whole"
+
+
+def test_centred_weak_window_needs_a_face_like_pattern():
+    assert centred_weak_box(np.full((170, 160, 3), 120, np.uint8)) is None
+    noise = np.random.default_rng(0).integers(0, 255, (170, 160, 3), dtype=np.uint8)
+    assert centred_weak_box(noise) is None
 
 
 def test_occluder_is_found_and_filled():

@@ -6,8 +6,10 @@ The steps, each switchable through :class:`FaceOptions` (and measured in
 1. an image smaller than ``upscale_to`` px tall is enlarged (bicubic, optional sharpening);
 2. a large solid occluder is found and filled (mirror of the visible half, then inpainting);
 3. faces are detected with HOG, then the CNN detector if HOG finds none (``fallback``),
-   then, for face crops (``crops=True``), the whole image is taken as the face and aligned
-   by its landmarks alone;
+   then, for face crops (``crops=True``), a partly hidden face takes the best HOG window
+   near the crop's centre even below the detection threshold (``weak_window``,
+   :func:`~sightkit.tasks.face.detect.centred_weak_box`), and otherwise the whole image is
+   taken as the face and aligned by its landmarks alone;
 4. a face under ``MIN_FACE_PX`` wide is cut out and enlarged before its landmarks are fitted;
 5. 5- (or 68-) point landmarks give an aligned 150 px chip, embedded by dlib's ResNet,
    averaged with its mirror image (``flip``); unless an occluder was found, the landmarks
@@ -33,7 +35,7 @@ import numpy as np
 from PIL import Image
 
 from sightkit.tasks.face.align import face_chip, fit_landmarks, landmark_points, refine_landmarks
-from sightkit.tasks.face.detect import Box, detect_faces, whole_image_box
+from sightkit.tasks.face.detect import Box, centred_weak_box, detect_faces, whole_image_box
 from sightkit.tasks.face.embed import embed_chips
 from sightkit.tasks.face.jitter import JITTERS, context_crop, jittered
 from sightkit.tasks.face.restore import fill_occluder, find_occluder, upscale
@@ -75,6 +77,7 @@ class FaceOptions:
     fill_occluders: bool = True
     probe_jitter: bool = True
     refine_landmarks: bool = True
+    weak_window: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -132,7 +135,8 @@ def find_faces(rgb: np.ndarray, options: FaceOptions) -> list[Face]:
         work = fill_occluder(work, occluder, axis)
     boxes = detect_faces(work, options.detector, options.upsample, fallback=options.fallback)
     if not boxes and options.crops:
-        boxes = [whole_image_box(work)]
+        weak = centred_weak_box(work) if occluder is not None and options.weak_window else None
+        boxes = [weak or whole_image_box(work)]
     faces = [_align(work, box, factor, occluder, options) for box in boxes]
     if options.probe_jitter:
         for face in faces:
