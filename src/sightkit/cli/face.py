@@ -14,7 +14,9 @@ app = typer.Typer(help="Detect, enroll, identify and verify faces; calibrate and
 
 GALLERY = typer.Option(..., "--gallery", "-g", help="Gallery file (SQLite), e.g. people.db.")
 JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
-CROPS = typer.Option(None, "--crops/--no-crops", help="Images are face crops: use the whole image when no detector fires.")
+CROPS = typer.Option(None, "--crops/--no-crops",
+                     help="Images are face crops: when no detector fires, a partly hidden face takes the best "
+                          "centred HOG window, any other the whole image.")
 UPSAMPLE = typer.Option(None, "--upsample", min=0, max=4, help="Double the image N times before detecting (small faces).")
 DETECTOR = typer.Option(None, "--detector", help="hog (fast) or cnn (finds harder faces, ~20x slower).")
 THRESHOLD = typer.Option(None, "--threshold", min=0.0, help="Distance threshold for this call [default: the gallery's].")

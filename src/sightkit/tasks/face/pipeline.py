@@ -136,7 +136,7 @@ def find_faces(rgb: np.ndarray, options: FaceOptions) -> list[Face]:
     boxes = detect_faces(work, options.detector, options.upsample, fallback=options.fallback)
     if not boxes and options.crops:
         weak = centred_weak_box(work) if occluder is not None and options.weak_window else None
-        boxes = [weak or whole_image_box(work)]
+        boxes = [weak if weak is not None else whole_image_box(work)]
     faces = [_align(work, box, factor, occluder, options) for box in boxes]
     if options.probe_jitter:
         for face in faces:
