@@ -91,8 +91,7 @@ class Explainer:
                  baseline: str = "black", curve_baseline: str = CURVE_BASELINE) -> None:
         check_method(method)
         check_baseline(baseline)
-        if curve_baseline not in CURVE_BASELINES:
-            raise ConfigError(f"--curve-baseline {curve_baseline!r}: choose one of {', '.join(CURVE_BASELINES)}")
+        check_baseline(curve_baseline, CURVE_BASELINES, "--curve-baseline")
         if not isinstance(predictor.model, torch.nn.Module):
             raise ConfigError("explanations need gradients, which an ONNX model does not give; "
                               "explain the .sightkit bundle (or folder) it was exported from")

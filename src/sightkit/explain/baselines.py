@@ -46,7 +46,7 @@ def make_baseline(inputs: torch.Tensor, kind: str, mean: Sequence[float], std: S
     return F.gaussian_blur(inputs.detach(), [kernel, kernel], [sigma, sigma])
 
 
-def check_baseline(kind: str) -> None:
-    """Raise :class:`ConfigError` unless ``kind`` is one of :data:`BASELINES`."""
-    if kind not in BASELINES:
-        raise ConfigError(f"--baseline {kind!r}: choose one of {', '.join(BASELINES)}")
+def check_baseline(kind: str, choices: Sequence[str] = BASELINES, option: str = "--baseline") -> None:
+    """Raise :class:`ConfigError` naming ``option`` unless ``kind`` is one of ``choices``."""
+    if kind not in choices:
+        raise ConfigError(f"{option} {kind!r}: choose one of {', '.join(choices)}")

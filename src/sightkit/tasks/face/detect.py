@@ -12,7 +12,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -44,7 +44,7 @@ class Box:
     right: int
     bottom: int
     score: float
-    source: str  # "hog", "cnn" or "whole" (the whole image taken as the face)
+    source: str  # "hog", "cnn", "hog-weak" (see centred_weak_box) or "whole" (the whole image taken as the face)
 
     @property
     def width(self) -> int:
@@ -62,6 +62,11 @@ class Box:
         """This box in an image resized by ``factor`` (e.g. 0.5 maps back from a 2x upscale)."""
         return Box(round(self.left * factor), round(self.top * factor), round(self.right * factor),
                    round(self.bottom * factor), self.score, self.source)
+
+    def clipped(self, width: int, height: int) -> Box:
+        """This box cut to a ``width`` x ``height`` image."""
+        return Box(max(0, self.left), max(0, self.top), min(width, self.right), min(height, self.bottom), self.score,
+                   self.source)
 
     def to_dict(self) -> dict[str, Any]:
         return {"left": self.left, "top": self.top, "right": self.right, "bottom": self.bottom,
@@ -88,8 +93,7 @@ def detect_faces(rgb: np.ndarray, detector: str = "hog", upsample: int = 0, fall
     if not boxes and fallback and detector == "hog":
         boxes = _cnn(rgb, upsample)
     height, width = rgb.shape[:2]
-    clipped = [Box(max(0, b.left), max(0, b.top), min(width, b.right), min(height, b.bottom), b.score, b.source)
-               for b in boxes]
+    clipped = [b.clipped(width, height) for b in boxes]
     return sorted((b for b in clipped if b.width > 1 and b.height > 1), key=lambda b: -b.score)
 
 
@@ -120,9 +124,7 @@ def centred_weak_box(rgb: np.ndarray, min_score: float = WEAK_HOG_THRESHOLD) -> 
                and b.width >= _WEAK_MIN_SIDE * min(height, width)]
     if not fitting:
         return None
-    best = max(fitting, key=lambda b: b.score)
-    return Box(max(0, best.left), max(0, best.top), min(width, best.right), min(height, best.bottom), best.score,
-               "hog-weak")
+    return replace(max(fitting, key=lambda b: b.score).clipped(width, height), source="hog-weak")
 
 
 def _hog(rgb: np.ndarray, upsample: int, threshold: float = _HOG_THRESHOLD) -> list[Box]:
