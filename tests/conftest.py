@@ -7,6 +7,7 @@ no two files are identical.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -74,3 +75,23 @@ def dataset_writer() -> Callable[..., Path]:
 def pattern_maker() -> Callable[[str, int, np.random.Generator], np.ndarray]:
     """The :func:`pattern_pixels` function: one image of a named pattern."""
     return pattern_pixels
+
+
+@pytest.fixture
+def cli(monkeypatch, capsys) -> Callable[..., tuple[int, str, str]]:
+    """Run ``sightkit ARGS`` in-process through ``cli.main.run`` (the console script's entry point).
+
+    Returns ``(exit code, stdout, stderr)``: ``code, out, err = cli("classify", "models", "zzz*")``.
+    """
+    from sightkit.cli import main as cli_main
+
+    def run(*args: str | Path) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["sightkit", *map(str, args)])
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exit_info:
+            cli_main.run()
+        out = capsys.readouterr()
+        code = exit_info.value.code
+        return (0 if code is None else code), out.out, out.err
+
+    return run

@@ -40,22 +40,6 @@ def _bomb_png(width: int = 20000, height: int = 20000) -> bytes:
             + chunk(b"IEND", b""))
 
 
-def _cli(monkeypatch, capsys, *args: str | Path) -> tuple[int, str, str]:
-    """Run ``sightkit ARGS`` in-process through ``cli.main.run``; return (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["sightkit", *map(str, args)])
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exit_info:
-        cli_main.run()
-    out = capsys.readouterr()
-    code = exit_info.value.code
-    return (0 if code is None else code), out.out, out.err
-
-
-@pytest.fixture
-def cli(monkeypatch, capsys):
-    return lambda *args: _cli(monkeypatch, capsys, *args)
-
-
 # --- a real run, shared by the smoke tests --------------------------------------------
 
 @pytest.fixture(scope="module")
