@@ -13,7 +13,7 @@ import torch
 
 from sightkit import __version__
 from sightkit.core import bundle as bundle_mod
-from sightkit.core.bundle import FORMAT_VERSION, load_bundle, read_meta, save_bundle
+from sightkit.core.bundle import FORMAT_VERSION, bundle_extras, load_bundle, read_extra, read_meta, save_bundle
 from sightkit.errors import BundleError
 
 
@@ -170,7 +170,14 @@ def test_failed_write_leaves_the_old_bundle_intact(tmp_path: Path, name: str, mo
     if name.endswith(".sightkit"):
         monkeypatch.setattr(bundle_mod.zipfile.ZipFile, "writestr", disk_full)
     else:
-        monkeypatch.setattr(Path, "write_text", disk_full)  # weights written, meta fails
+        real_write = Path.write_bytes
+
+        def full_after_first(self, data):  # the first member is written, the next fails
+            if any(self.parent.iterdir()):
+                disk_full()
+            return real_write(self, data)
+
+        monkeypatch.setattr(Path, "write_bytes", full_after_first)
     with pytest.raises(OSError, match="No space left"):
         save_bundle(path, _state(1), {**META, "version": "new"})
     monkeypatch.undo()
@@ -228,3 +235,21 @@ def test_files_are_plain_json_and_safetensors(tmp_path: Path):
     header = json.loads(raw[8:8 + header_len])  # the safetensors layout: length + JSON header + data
     assert set(header) - {"__metadata__"} == set(_state())
     assert b"\x80\x04" not in raw[:2] and not raw.startswith(b"PK")  # neither a pickle nor a torch zip
+
+
+@pytest.mark.parametrize("name", ["model", "model.sightkit"])
+def test_extra_files_round_trip_and_are_carried(tmp_path: Path, name: str):
+    extras = {"dataset.json": b'{"root": "/data"}'}
+    path = save_bundle(tmp_path / name, _state(0), META, extras=extras)
+    assert read_extra(path, "dataset.json") == b'{"root": "/data"}'
+    assert read_extra(path, "history.json") is None
+    assert bundle_extras(path) == extras
+    state, meta = load_bundle(path)  # extras do not disturb loading
+    _assert_same_state(state, _state(0))
+
+
+@pytest.mark.parametrize("bad", ["bundle.json", "weights.safetensors", "../x.json", "x.bin"])
+def test_extra_file_names_are_checked(tmp_path: Path, bad: str):
+    with pytest.raises(BundleError, match="bundle extra file"):
+        save_bundle(tmp_path / "model", _state(0), META, extras={bad: b"{}"})
+    assert not (tmp_path / "model").exists()

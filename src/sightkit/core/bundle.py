@@ -1,10 +1,12 @@
 """The model bundle: one on-disk format for every sightkit model.
 
-A bundle is a directory holding ``weights.safetensors`` and ``bundle.json``, or a
-``.sightkit`` zip file of those two entries. ``bundle.json`` carries everything needed to
+A bundle is a directory holding ``weights.safetensors`` and ``bundle.json`` (plus optional
+extra JSON files such as ``dataset.json``), or a ``.sightkit`` zip file of those entries. ``bundle.json`` carries everything needed to
 rebuild the model and turn an image file into its input (task, architecture and its
 arguments, class names, preprocessing, calibration, metrics, training config).
 Loading reads tensors with safetensors and JSON with ``json``: nothing is unpickled.
+Extra files carry what would make ``bundle.json`` long (e.g. the fingerprints of the
+training images); read them with :func:`read_extra`.
 
 Example:
     >>> save_bundle("runs/digits/model", model.state_dict(), {"task": "classify", ...})  # doctest: +SKIP
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import zipfile
@@ -29,13 +32,17 @@ FORMAT_VERSION = 1
 WEIGHTS_FILE = "weights.safetensors"
 META_FILE = "bundle.json"
 ZIP_SUFFIX = ".sightkit"
+# Extra files are plain JSON files at the top of the bundle.
+_EXTRA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*\.json$")
 
 
-def save_bundle(path: str | Path, state_dict: dict[str, Any], meta: dict[str, Any]) -> Path:
+def save_bundle(path: str | Path, state_dict: dict[str, Any], meta: dict[str, Any],
+                extras: dict[str, bytes] | None = None) -> Path:
     """Write a bundle atomically: a directory, or a zip when ``path`` ends in ``.sightkit``.
 
     ``meta`` must hold ``task``; ``format_version``, ``sightkit_version`` and ``created``
-    are added. An existing bundle at ``path`` is replaced only once the new one is complete.
+    are added. ``extras`` maps further file names (e.g. ``dataset.json``) to their bytes.
+    An existing bundle at ``path`` is replaced only once the new one is complete.
     """
     from safetensors.torch import save as save_tensors
 
@@ -51,12 +58,55 @@ def save_bundle(path: str | Path, state_dict: dict[str, Any], meta: dict[str, An
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in state_dict.items()}
     weights = save_tensors(tensors)
     meta_text = json.dumps(full_meta, indent=2, sort_keys=False, default=_json_default)
+    members = {META_FILE: meta_text.encode("utf-8"), WEIGHTS_FILE: weights}
+    for name, data in (extras or {}).items():
+        if name in members or not _EXTRA_NAME.match(name):
+            raise BundleError(f"bundle extra file {name!r}: use a plain file name other than {META_FILE}, "
+                              f"{WEIGHTS_FILE}")
+        members[name] = data
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ZIP_SUFFIX:
-        _write_zip(path, weights, meta_text)
+        _write_zip(path, members)
     else:
-        _write_dir(path, weights, meta_text)
+        _write_dir(path, members)
     return path
+
+
+def read_extra(path: str | Path, name: str) -> bytes | None:
+    """The bytes of the extra file ``name`` of a bundle, or ``None`` when the bundle has none.
+
+    Example:
+        >>> read_extra("runs/x/model", "dataset.json")  # doctest: +SKIP
+        b'{"root": ...}'
+    """
+    path = Path(path)
+    if path.is_dir():
+        member = path / name
+        return member.read_bytes() if member.is_file() else None
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.read(name) if name in archive.namelist() else None
+    except (OSError, zipfile.BadZipFile):
+        return None
+
+
+def bundle_extras(path: str | Path) -> dict[str, bytes]:
+    """Every extra file of a bundle (not ``bundle.json`` nor the weights), to carry into a copy.
+
+    Example:
+        >>> save_bundle("copy.sightkit", state, meta, extras=bundle_extras("runs/x/model"))  # doctest: +SKIP
+    """
+    path = Path(path)
+    if path.is_dir():
+        names = [p.name for p in path.iterdir() if p.is_file() and _EXTRA_NAME.match(p.name)]
+    else:
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+        except (OSError, zipfile.BadZipFile):
+            return {}
+    extras = {n: read_extra(path, n) for n in names if n not in (META_FILE, WEIGHTS_FILE)}
+    return {n: data for n, data in extras.items() if data is not None}
 
 
 def read_meta(path: str | Path) -> dict[str, Any]:
@@ -113,12 +163,12 @@ def _read_member(path: Path, name: str) -> bytes:
         raise BundleError(f"{path}: not a sightkit bundle (neither a folder nor a zip file)") from None
 
 
-def _write_zip(path: Path, weights: bytes, meta_text: str) -> None:
+def _write_zip(path: Path, members: dict[str, bytes]) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
-            archive.writestr(META_FILE, meta_text)
-            archive.writestr(WEIGHTS_FILE, weights)
+            for name, data in members.items():
+                archive.writestr(name, data)
         os.chmod(tmp, 0o644)  # mkstemp makes it private; a bundle is an ordinary readable file
         os.replace(tmp, path)
     except BaseException:
@@ -126,12 +176,12 @@ def _write_zip(path: Path, weights: bytes, meta_text: str) -> None:
         raise
 
 
-def _write_dir(path: Path, weights: bytes, meta_text: str) -> None:
+def _write_dir(path: Path, members: dict[str, bytes]) -> None:
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         staging.chmod(0o755)  # mkdtemp makes it private; a bundle is an ordinary readable folder
-        (staging / WEIGHTS_FILE).write_bytes(weights)
-        (staging / META_FILE).write_text(meta_text, encoding="utf-8")
+        for name, data in members.items():
+            (staging / name).write_bytes(data)
         for member in staging.iterdir():
             with open(member, "rb") as handle:
                 os.fsync(handle.fileno())

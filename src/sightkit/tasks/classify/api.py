@@ -112,11 +112,12 @@ class Classifier:
         return evaluate(self.predictor, data, out_dir, batch_size, progress)
 
     def save(self, path: str | Path) -> Path:
-        """Write the bundle (a folder, or a zip when ``path`` ends in ``.sightkit``)."""
+        """Write the bundle (a folder, or a zip when ``path`` ends in ``.sightkit``), with its record of the training data."""
         from torch import nn
 
-        from sightkit.core.bundle import save_bundle
+        from sightkit.core.bundle import bundle_extras, save_bundle
 
         if not isinstance(self.predictor.model, nn.Module):
             raise BundleError(f"{self.path}: an ONNX model cannot be saved as a bundle; keep the .onnx file")
-        return save_bundle(path, self.predictor.model.state_dict(), self.meta)
+        extras = bundle_extras(self.path) if self.path is not None and self.path.exists() else {}
+        return save_bundle(path, self.predictor.model.state_dict(), self.meta, extras=extras)

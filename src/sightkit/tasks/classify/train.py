@@ -34,6 +34,7 @@ from sightkit.errors import ConfigError, DataError
 from sightkit.tasks.classify.calibration import fit_temperature
 from sightkit.tasks.classify.config import TrainConfig, make_config
 from sightkit.tasks.classify.model import create_model, default_normalization, is_builtin, native_input_size
+from sightkit.tasks.classify.splits import RECORD_FILE, record_dataset
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ def train(data: Path, config: TrainConfig, run_dir: Path | None = None, *, resum
         "classes": splits.classes,
         "preprocessing": {"size": size, "mode": mode, "channels": channels, "mean": mean, "std": std,
                           "resize": "shorter side to size (bilinear, antialiased), centre crop"},
-        "training": {"config": config.model_dump(), "data": str(data), "epochs_run": trainer.current_epoch,
+        "training": {"config": config.model_dump(), "data": str(data.resolve()), "epochs_run": trainer.current_epoch,
                      "splits": splits.summary(), "best_val_acc": _best_score(trainer)},
     }
     temperature = fit_temperature(*_logits_and_labels(module.model.cpu().eval(), val_loader))
@@ -132,7 +133,8 @@ def train(data: Path, config: TrainConfig, run_dir: Path | None = None, *, resum
     report = evaluate(predictor, [(s.path, splits.classes[s.label]) for s in held_out], run_dir / "report")
     report["split"] = split_name
     meta["metrics"] = {"split": split_name, **{k: report[k] for k in ("accuracy", "macro_f1", "ece") if k in report}}
-    bundle_path = save_bundle(run_dir / "model", module.model.state_dict(), meta)
+    bundle_path = save_bundle(run_dir / "model", module.model.state_dict(), meta,
+                              extras={RECORD_FILE: record_dataset(splits)})
     return TrainResult(run_dir, bundle_path, meta, report)
 
 
