@@ -43,15 +43,46 @@ def fit_landmarks(rgb: np.ndarray, box: Box, points: int = 5) -> Any:
     """
     import dlib
 
-    if points not in LANDMARK_SETS:
-        raise ConfigError(f"--landmarks must be 5 or 68, not {points}")
+    check_landmarks(points)
     rect = dlib.rectangle(box.left, box.top, box.right - 1, box.bottom - 1)
     return _predictor(points)(rgb, rect)
+
+
+def check_landmarks(points: int) -> None:
+    """Raise :class:`ConfigError` unless ``points`` is a landmark model's size (5 or 68).
+
+    Example:
+        >>> check_landmarks(68)
+    """
+    if points not in LANDMARK_SETS:
+        raise ConfigError(f"--landmarks must be 5 or 68, not {points}")
 
 
 def landmark_points(shape: Any) -> np.ndarray:
     """``N x 2`` array of (x, y) landmark coordinates of a dlib shape."""
     return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+
+
+def named_landmarks(points: np.ndarray) -> dict[str, list[tuple[float, float]]]:
+    """Landmarks grouped and named as the ``face_recognition`` package does, ``(x, y)`` in image pixels.
+
+    68 points: chin, left_eyebrow, right_eyebrow, nose_bridge, nose_tip, left_eye, right_eye,
+    top_lip, bottom_lip. 5 points: left_eye and right_eye (two corners each) and nose_tip
+    (one point, below the nose). "Left" is the side on the image's left (the person's right).
+
+    Example:
+        >>> sorted(named_landmarks(np.arange(10.0).reshape(5, 2)))
+        ['left_eye', 'nose_tip', 'right_eye']
+    """
+    p = [(round(float(x), 1), round(float(y), 1)) for x, y in points]
+    if len(p) == 5:
+        return {"left_eye": p[2:4], "right_eye": p[0:2], "nose_tip": [p[4]]}
+    if len(p) != 68:
+        raise ConfigError(f"landmarks must have 5 or 68 points, not {len(p)}")
+    return {"chin": p[0:17], "left_eyebrow": p[17:22], "right_eyebrow": p[22:27], "nose_bridge": p[27:31],
+            "nose_tip": p[31:36], "left_eye": p[36:42], "right_eye": p[42:48],
+            "top_lip": p[48:55] + [p[64], p[63], p[62], p[61], p[60]],
+            "bottom_lip": p[54:60] + [p[48], p[60], p[67], p[66], p[65], p[64]]}
 
 
 def face_chip(rgb: np.ndarray, shape: Any, size: int = CHIP_SIZE, padding: float = CHIP_PADDING) -> np.ndarray:

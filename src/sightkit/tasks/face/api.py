@@ -3,8 +3,8 @@
 Example:
     >>> from sightkit.tasks.face.api import FaceGallery           # doctest: +SKIP
     >>> gallery = FaceGallery("people.db")                        # doctest: +SKIP
-    >>> gallery.enroll("ada", ["ada1.jpg", "ada2.jpg"])           # doctest: +SKIP
-    {'name': 'ada', 'images': 2, 'embeddings': 110}
+    >>> gallery.enroll("ada", ["ada1.jpg", "ada2.jpg"]).embeddings  # doctest: +SKIP
+    110
     >>> [f.name for f in gallery.identify("door-cam.jpg")]        # doctest: +SKIP
     ['ada', 'unknown']
     >>> gallery.verify("ada1.jpg", "badge.jpg").same              # doctest: +SKIP
@@ -13,21 +13,22 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from sightkit.core.images import ImageSource, load_image
-from sightkit.errors import ConfigError, FaceError, GalleryError
+from sightkit.errors import ConfigError, FaceError, GalleryError, ImageError
 from sightkit.tasks.face.calibration import DEFAULT_THRESHOLD
-from sightkit.tasks.face.gallery import EmbeddingRow, GalleryStore, Person
+from sightkit.tasks.face.gallery import EmbeddingRow, GalleryStore, Person, check_location
 from sightkit.tasks.face.index import PersonIndex
 from sightkit.tasks.face.ladder import NATIVE, level_for, synthetic_views
 from sightkit.tasks.face.occlusion import ranked_matches
 from sightkit.tasks.face.pipeline import FaceOptions, as_rgb_array, describe, embed_faces
-from sightkit.tasks.face.predict import MIN_IMAGE_SIDE, Identification, Verification, enrollment_views, one_face
+from sightkit.tasks.face.predict import (Enrollment, FaceNotUsable, Identification, Verification, check_image_size,
+                                        check_pick, enrollment_views, one_face)
 
 
 class FaceGallery:
@@ -38,14 +39,21 @@ class FaceGallery:
     stored; with chips, partly hidden faces are matched occlusion-consistently, see
     :mod:`sightkit.tasks.face.occlusion`) and the match rule are fixed when the gallery is
     created; ``options`` given when opening an existing gallery apply to that session only.
+    A new gallery's file is written by its first enrollment, so a failed one leaves no file.
     """
 
     def __init__(self, path: str | Path, *, create: bool = True, options: FaceOptions | None = None,
                  ladder: bool = True, keep_images: bool = False, match: str = "nearest") -> None:
-        settings = {"options": (options or FaceOptions()).to_dict(), "ladder": ladder, "keep_images": keep_images,
-                    "match": match}
-        self.store = GalleryStore.open(path, create=create, meta=settings)
-        meta = self.store.meta()
+        self._path = Path(path)
+        self._settings = {"options": (options or FaceOptions()).to_dict(), "ladder": ladder,
+                          "keep_images": keep_images, "match": match}
+        self._store: GalleryStore | None = None
+        if create and not self._path.exists():  # made by the first write: a failed enrollment leaves no file
+            check_location(self._path)
+            meta = self._settings
+        else:
+            self._store = GalleryStore.open(self._path, create=create, meta=self._settings)
+            meta = self._store.meta()
         try:
             stored = FaceOptions(**meta.get("options", {}))
         except TypeError as exc:
@@ -58,15 +66,36 @@ class FaceGallery:
 
     @property
     def path(self) -> Path:
-        return self.store.path
+        return self._path
+
+    @property
+    def store(self) -> GalleryStore:
+        """The gallery file, opened (or created) on first use."""
+        if self._store is None:
+            self._store = GalleryStore.open(self._path, create=True, meta=self._settings)
+        return self._store
 
     @property
     def threshold(self) -> float:
         """The calibrated distance threshold, or dlib's default 0.6 before calibration."""
-        return float(self.store.meta().get("threshold", DEFAULT_THRESHOLD))
+        return float(self._meta().get("threshold", DEFAULT_THRESHOLD))
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether the threshold came from ``sightkit face calibrate`` (:meth:`set_threshold` with its figures).
+
+        An uncalibrated gallery uses dlib's 0.6, which on att_faces named 3 of 12 strangers
+        as enrolled people.
+        """
+        return "calibration" in self._meta()
+
+    def _meta(self) -> dict[str, Any]:
+        """The gallery's settings, without creating a gallery that does not exist yet."""
+        return self._store.meta() if self._store is not None else self._settings
 
     def close(self) -> None:
-        self.store.close()
+        if self._store is not None:
+            self._store.close()
 
     def __enter__(self) -> FaceGallery:
         return self
@@ -75,30 +104,71 @@ class FaceGallery:
         self.close()
 
     def enroll(self, name: str, images: Sequence[ImageSource], *, pick: str | None = None, replace: bool = False,
-               progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+               progress: Callable[[int], None] | None = None) -> Enrollment:
         """Add images of ``name`` (``replace=True`` drops earlier ones); every image is checked first.
 
         Each image must show exactly one face (``pick="largest"`` takes the largest of
         several). Nothing is written unless all images pass.
+
+        Example:
+            >>> gallery.enroll("ada", ["ada1.jpg", "ada2.jpg"]).to_dict()       # doctest: +SKIP
+            {'name': 'ada', 'enrolled': 2, 'skipped': [], 'images': 2, 'embeddings': 110}
         """
-        name = name.strip()
-        if not name or len(name) > 200:
-            raise ConfigError("NAME must be 1-200 characters")
-        if not images:
-            raise ConfigError("give at least one image to enroll")
-        rows: list[EmbeddingRow] = []
-        chips: list[tuple[str, np.ndarray]] = []
-        for source in images:
-            label = _label(source)
-            views = enrollment_views(as_rgb_array(load_image(source)), self.options, self.ladder, label, pick)
-            rows += [EmbeddingRow(label, level, face.embedding) for level, face in views]
-            if self.keep_images:
-                chips.append((label, views[0][1].chip))
-            if progress:
-                progress(1)
-        self.store.add(name, rows, chips, replace=replace)
-        person = next(p for p in self.store.people() if p.name == name)
-        return {"name": name, "images": person.images, "embeddings": person.embeddings}
+        return self.enroll_many({name: images}, pick=pick, replace=replace, progress=progress, skip_unusable=False)[0]
+
+    def enroll_many(self, people: Mapping[str, Sequence[ImageSource]], *, pick: str | None = None,
+                    replace: bool = False, progress: Callable[[int], None] | None = None,
+                    skip_unusable: bool = True) -> list[Enrollment]:
+        """Enroll several people in one transaction; images without one usable face are skipped and listed.
+
+        An image is unusable when it cannot be read, shows no face, or several without
+        ``pick="largest"``. A person none of whose images is usable is not added (their
+        result has ``enrolled == 0``). When no image at all is usable, :class:`FaceError` is
+        raised and nothing is written; with ``skip_unusable=False`` the first unusable image raises.
+
+        Example:
+            >>> results = gallery.enroll_many({"ada": ["ada1.jpg"], "bob": ["bob.jpg", "cat.jpg"]})  # doctest: +SKIP
+            >>> [(r.name, r.enrolled, r.skipped) for r in results]                                  # doctest: +SKIP
+            [('ada', 1, []), ('bob', 1, [('cat.jpg', 'no face found')])]
+        """
+        check_pick(pick)
+        if not people:
+            raise ConfigError("give at least one person to enroll")
+        results, entries = [], []
+        for name, images in people.items():
+            name = _checked_name(name, images)
+            result = Enrollment(name, 0)
+            rows: list[EmbeddingRow] = []
+            chips: list[tuple[str, np.ndarray]] = []
+            for source in images:
+                label = _label(source)
+                try:
+                    views = enrollment_views(as_rgb_array(load_image(source)), self.options, self.ladder, label, pick)
+                except (FaceNotUsable, ImageError) as exc:
+                    if not skip_unusable:
+                        raise
+                    result.skipped.append((label, getattr(exc, "reason", None) or _without_prefix(str(exc))))
+                    views = []
+                finally:
+                    if progress:
+                        progress(1)
+                rows += [EmbeddingRow(label, level, face.embedding) for level, face in views]
+                if views and self.keep_images:
+                    chips.append((label, views[0][1].chip))
+                result.enrolled += bool(views)
+            if rows:
+                entries.append((name, rows, chips))
+            results.append(result)
+        if not entries:
+            skipped = [f"{image}: {reason}" for r in results for image, reason in r.skipped]
+            raise FaceError(f"no usable face in any of the {len(skipped)} images ({'; '.join(skipped[:3])}"
+                            f"{'; ...' if len(skipped) > 3 else ''}); nothing was enrolled")
+        self.store.add_people(entries, replace=replace)
+        stored = {person.name: person for person in self.store.people()}
+        for result in results:
+            if result.enrolled:
+                result.images, result.embeddings = stored[result.name].images, stored[result.name].embeddings
+        return results
 
     def identify(self, image: ImageSource, *, top_k: int = 5, threshold: float | None = None) -> list[Identification]:
         """Every face in ``image`` with its ``top_k`` nearest people; beyond the threshold it is 'unknown'."""
@@ -112,9 +182,7 @@ class FaceGallery:
         limit = self.threshold if threshold is None else float(threshold)
         arrays = [as_rgb_array(load_image(source)) for source in images]
         for source, rgb in zip(images, arrays):
-            if min(rgb.shape[:2]) < MIN_IMAGE_SIDE:
-                raise FaceError(f"{_label(source)}: {rgb.shape[1]}x{rgb.shape[0]} px is too small to hold a face "
-                                f"(at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} px)")
+            check_image_size(rgb, _label(source))
         found = describe(arrays, self.options)
         results = []
         for source, faces in zip(images, found):
@@ -186,6 +254,21 @@ def verify_images(a: ImageSource, b: ImageSource, *, options: FaceOptions | None
                for view in faces[small].embeddings()]
     distance = float(np.mean(nearest))
     return Verification(distance <= threshold, distance, float(threshold), level)
+
+
+def _checked_name(name: str, images: Sequence[ImageSource]) -> str:
+    """``name`` stripped; a :class:`ConfigError` for an empty or overlong name or no images."""
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise ConfigError("NAME must be 1-200 characters")
+    if not images:
+        raise ConfigError(f"give at least one image of {name} to enroll")
+    return name
+
+
+def _without_prefix(message: str) -> str:
+    """An error message without its leading ``file: `` (the file is named beside it)."""
+    return message.split(": ", 1)[-1]
 
 
 def _label(source: ImageSource) -> str:

@@ -85,16 +85,27 @@ def detect_faces(rgb: np.ndarray, detector: str = "hog", upsample: int = 0, fall
         >>> [(b.left, b.top, b.width, b.height, b.source) for b in boxes]           # doctest: +SKIP
         [(120, 44, 92, 92, 'hog'), ...]
     """
-    if detector not in DETECTORS:
-        raise ConfigError(f"--detector must be one of {', '.join(DETECTORS)}, not {detector!r}")
-    if not 0 <= upsample <= MAX_UPSAMPLE:
-        raise ConfigError(f"--upsample must be between 0 and {MAX_UPSAMPLE}, not {upsample}")
+    check_detector(detector, upsample)
     boxes = _hog(rgb, upsample) if detector == "hog" else _cnn(rgb, upsample)
     if not boxes and fallback and detector == "hog":
         boxes = _cnn(rgb, upsample)
     height, width = rgb.shape[:2]
     clipped = [b.clipped(width, height) for b in boxes]
     return sorted((b for b in clipped if b.width > 1 and b.height > 1), key=lambda b: -b.score)
+
+
+def check_detector(detector: str, upsample: int) -> None:
+    """Raise :class:`ConfigError` for an unknown detector or an upsampling out of range.
+
+    Example:
+        >>> check_detector("yolo", 0)
+        Traceback (most recent call last):
+        sightkit.errors.ConfigError: --detector must be one of hog, cnn, not 'yolo'
+    """
+    if detector not in DETECTORS:
+        raise ConfigError(f"--detector must be one of {', '.join(DETECTORS)}, not {detector!r}")
+    if not 0 <= upsample <= MAX_UPSAMPLE:
+        raise ConfigError(f"--upsample must be between 0 and {MAX_UPSAMPLE}, not {upsample}")
 
 
 def whole_image_box(rgb: np.ndarray) -> Box:

@@ -55,6 +55,26 @@ def load_faces(data: str | Path) -> tuple[list[Path], list[str], list[tuple[Path
     return [p for p, _ in pairs], [n for _, n in pairs], skipped
 
 
+def people_folders(data: str | Path) -> dict[str, list[Path]]:
+    """Each person's image files in a folder-per-person dataset (``data/<name>/*``), by name.
+
+    Files whose header cannot be read are kept, so that enrolling them reports why they failed.
+
+    Example:
+        >>> {name: len(files) for name, files in people_folders("people").items()}   # doctest: +SKIP
+        {'ada': 3, 'bob': 2}
+    """
+    pairs, unreadable = read_labelled_images(data)
+    people: dict[str, list[Path]] = {}
+    for path, name in pairs:
+        people.setdefault(name, []).append(path)
+    for path, _ in unreadable:
+        owner = next((folder.name for folder in path.parents if folder.name in people), None)
+        if owner is not None:
+            people[owner].append(path)
+    return {name: sorted(files) for name, files in sorted(people.items())}
+
+
 def split_people(names: Sequence[str], enroll: int, unknown: int, seed: int = 0) -> Split:
     """Seeded split: ``enroll`` images per person enroll, the rest probe; ``unknown`` people left out."""
     if enroll < 1:

@@ -83,11 +83,10 @@ class GalleryStore:
     def open(cls, path: str | Path, create: bool = False, meta: dict[str, Any] | None = None) -> GalleryStore:
         """Open a gallery; with ``create=True`` a missing file is created (mode 0600) with ``meta``."""
         path = Path(path)
-        if path.is_dir():
-            raise GalleryError(f"{path}: is a folder; give a gallery file such as people.db")
+        if not path.exists() and not create:
+            raise GalleryError(f"{path}: gallery not found; create it with 'sightkit face enroll --gallery {path} NAME IMAGES'")
+        check_location(path)
         if not path.exists():
-            if not create:
-                raise GalleryError(f"{path}: gallery not found; create it with 'sightkit face enroll --gallery {path} NAME IMAGES'")
             return cls._create(path, meta or {})
         try:
             connection = _connect(path)
@@ -111,8 +110,6 @@ class GalleryStore:
 
     @classmethod
     def _create(cls, path: Path, meta: dict[str, Any]) -> GalleryStore:
-        if not path.parent.is_dir():
-            raise GalleryError(f"{path}: folder {path.parent} does not exist")
         try:
             os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         except FileExistsError:
@@ -139,22 +136,34 @@ class GalleryStore:
     # -- people ---------------------------------------------------------------------------
     def add(self, name: str, rows: Sequence[EmbeddingRow], chips: Sequence[tuple[str, np.ndarray]] = (),
             replace: bool = False) -> None:
-        """Store a person's embeddings (and chips) in one transaction; ``replace`` drops the old ones first."""
+        """Store one person's embeddings (and chips); see :meth:`add_people`."""
+        self.add_people([(name, rows, chips)], replace=replace)
+
+    def add_people(self, people: Sequence[tuple[str, Sequence[EmbeddingRow], Sequence[tuple[str, np.ndarray]]]],
+                   replace: bool = False) -> None:
+        """Store ``(name, embeddings, chips)`` of several people in one transaction.
+
+        ``replace`` drops each person's earlier embeddings first; otherwise they are added to.
+        """
         with _transaction(self._db):
-            found = self._db.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
-            if found and replace:
-                self._db.execute("DELETE FROM people WHERE id = ?", (found[0],))
-                found = None
-            if found is None:
-                person = self._db.execute("INSERT INTO people (name, created) VALUES (?, ?)", (name, time.time())).lastrowid
-            else:
-                person = found[0]
-            self._db.executemany(
-                "INSERT INTO embeddings (person_id, image, level, vector) VALUES (?, ?, ?, ?)",
-                [(person, r.image, float(r.level), np.asarray(r.vector, dtype="<f4").tobytes()) for r in rows])
-            self._db.executemany("INSERT INTO chips (person_id, image, chip) VALUES (?, ?, ?)",
-                                 [(person, image, _encode_chip(chip)) for image, chip in chips])
+            for name, rows, chips in people:
+                person = self._person_id(name, replace)
+                self._db.executemany(
+                    "INSERT INTO embeddings (person_id, image, level, vector) VALUES (?, ?, ?, ?)",
+                    [(person, r.image, float(r.level), np.asarray(r.vector, dtype="<f4").tobytes()) for r in rows])
+                self._db.executemany("INSERT INTO chips (person_id, image, chip) VALUES (?, ?, ?)",
+                                     [(person, image, _encode_chip(chip)) for image, chip in chips])
             self._changed()
+
+    def _person_id(self, name: str, replace: bool) -> int:
+        """Inside a write transaction: the id of ``name``, created (or, with ``replace``, re-created) as needed."""
+        found = self._db.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
+        if found and replace:
+            self._db.execute("DELETE FROM people WHERE id = ?", (found[0],))
+            found = None
+        if found is not None:
+            return int(found[0])
+        return int(self._db.execute("INSERT INTO people (name, created) VALUES (?, ?)", (name, time.time())).lastrowid)
 
     def remove(self, name: str) -> int:
         """Delete a person with all their embeddings and chips; returns how many embeddings went."""
@@ -204,6 +213,20 @@ class GalleryStore:
         """Inside a write transaction: bump the revision and drop indexes built from older data."""
         self._db.execute("UPDATE meta SET value = ? WHERE key = 'revision'", (json.dumps(self.revision() + 1),))
         self._db.execute("DELETE FROM index_cache")
+
+
+def check_location(path: Path) -> None:
+    """Raise :class:`GalleryError` unless ``path`` is a gallery file or a new one can be made there.
+
+    Example:
+        >>> check_location(Path("no-such-folder/people.db"))
+        Traceback (most recent call last):
+        sightkit.errors.GalleryError: no-such-folder/people.db: folder no-such-folder does not exist
+    """
+    if path.is_dir():
+        raise GalleryError(f"{path}: is a folder; give a gallery file such as people.db")
+    if not path.parent.is_dir():
+        raise GalleryError(f"{path}: folder {path.parent} does not exist")
 
 
 def _initialize(connection: sqlite3.Connection, meta: dict[str, Any]) -> None:

@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from sightkit.tasks.face.align import face_chip, fit_landmarks, landmark_points, refine_landmarks
-from sightkit.tasks.face.detect import Box, centred_weak_box, detect_faces, whole_image_box
+from sightkit.tasks.face.align import check_landmarks, face_chip, fit_landmarks, landmark_points, refine_landmarks
+from sightkit.tasks.face.detect import Box, centred_weak_box, check_detector, detect_faces, whole_image_box
 from sightkit.tasks.face.embed import embed_chips
 from sightkit.tasks.face.jitter import JITTERS, context_crop, jittered
 from sightkit.tasks.face.restore import fill_occluder, find_occluder, upscale
@@ -78,6 +78,11 @@ class FaceOptions:
     probe_jitter: bool = True
     refine_landmarks: bool = True
     weak_window: bool = True
+
+    def __post_init__(self) -> None:
+        """Check the options a user can give before any image is read or model loaded."""
+        check_detector(self.detector, self.upsample)
+        check_landmarks(self.landmarks)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -13,11 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from sightkit.errors import FaceError
+from sightkit.errors import ConfigError, FaceError
 from sightkit.tasks.face.ladder import NATIVE, synthetic_views
 from sightkit.tasks.face.pipeline import Face, FaceOptions, embed_faces, find_faces
 
 UNKNOWN = "unknown"
+NO_FACE = "no face found"
 PICK_MODES = ("largest",)
 # Smaller images cannot hold a recognisable face (the robustness protocol's smallest is 13x16).
 MIN_IMAGE_SIDE = 12
@@ -48,6 +49,25 @@ class Identification:
                 "top": [{"name": n, "distance": _round(d)} for n, d in self.matches]}
 
 
+@dataclass
+class Enrollment:
+    """One person's enrollment: images enrolled by this call, images skipped and why, and the totals stored.
+
+    ``images`` and ``embeddings`` count everything the gallery holds for the person after the call.
+    """
+
+    name: str
+    enrolled: int
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    images: int = 0
+    embeddings: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "enrolled": self.enrolled,
+                "skipped": [{"image": image, "reason": reason} for image, reason in self.skipped],
+                "images": self.images, "embeddings": self.embeddings}
+
+
 @dataclass(frozen=True)
 class Verification:
     """Whether two images show the same person: the distance and the threshold it was held to."""
@@ -62,19 +82,42 @@ class Verification:
                 "matched_at_eye_distance_px": self.level or None}
 
 
+class FaceNotUsable(FaceError):
+    """An image that does not show exactly one usable face; ``reason`` says why in a few words.
+
+    Example:
+        >>> str(FaceNotUsable("a.jpg", "no face found", "use another photo"))
+        'a.jpg: no face found; use another photo'
+    """
+
+    def __init__(self, image: str, reason: str, hint: str) -> None:
+        super().__init__(f"{image}: {reason}; {hint}")
+        self.image, self.reason = image, reason
+
+
+def check_pick(pick: str | None) -> None:
+    """Raise :class:`ConfigError` unless ``pick`` is ``None`` or one of :data:`PICK_MODES`."""
+    if pick is not None and pick not in PICK_MODES:
+        raise ConfigError(f"--pick must be one of {', '.join(PICK_MODES)}, not {pick!r}")
+
+
+def check_image_size(rgb: np.ndarray, name: str) -> None:
+    """Raise :class:`FaceNotUsable` for an image too small to hold a face."""
+    if min(rgb.shape[:2]) < MIN_IMAGE_SIDE:
+        raise FaceNotUsable(name, f"too small ({rgb.shape[1]}x{rgb.shape[0]} px)",
+                            f"a face needs at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} px")
+
+
 def one_face(rgb: np.ndarray, options: FaceOptions, name: str, pick: str | None = None) -> Face:
     """The single face of an image (descriptor not computed); several need ``pick="largest"``."""
-    if min(rgb.shape[:2]) < MIN_IMAGE_SIDE:
-        raise FaceError(f"{name}: {rgb.shape[1]}x{rgb.shape[0]} px is too small to hold a face "
-                        f"(at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} px)")
+    check_pick(pick)
+    check_image_size(rgb, name)
     faces = find_faces(rgb, options)
     if not faces:
-        raise FaceError(f"{name}: no face found; use a photo with the face at least ~40 px wide, raise --upsample, "
-                        "or pass --crops if the image is a face crop")
+        raise FaceNotUsable(name, NO_FACE, "use a photo with the face at least ~40 px wide, raise --upsample, "
+                                           "or pass --crops if the image is a face crop")
     if len(faces) > 1 and pick is None:
-        raise FaceError(f"{name}: {len(faces)} faces found; pass --pick largest to use the largest one")
-    if pick is not None and pick not in PICK_MODES:
-        raise FaceError(f"--pick must be one of {', '.join(PICK_MODES)}, not {pick!r}")
+        raise FaceNotUsable(name, f"{len(faces)} faces found", "pass --pick largest to use the largest one")
     return max(faces, key=lambda f: f.box.area)
 
 
