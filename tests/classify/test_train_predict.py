@@ -156,15 +156,40 @@ def test_evaluate_writes_a_report(trained: Classifier, data_dir: Path, tmp_path:
     report = trained.evaluate(data_dir, out)
     for key in ("accuracy", "macro_f1", "ece", "confusion_matrix", "temperature", "n"):
         assert key in report
-    assert report["n"] == 60 and report["accuracy"] >= 0.9
+    # the training data itself: only its recorded val split (no test split), never the 48 training images
+    assert report["split"] == "val" and report["n"] == 12 and report["accuracy"] >= 0.9
+    assert report["scored"] == f"recorded val split of {data_dir.resolve()}: 12 images"
     saved = json.loads((out / "report.json").read_text())
     assert saved["accuracy"] == report["accuracy"] and {"macro_f1", "ece"} <= set(saved)
     html = (out / "report.html").read_text()
     assert "accuracy" in html and "<img" in html
+    assert "recorded val split" in html and "Training curves" in html and "skcnn_tiny" in html
+    assert (out / "training_curves.png").is_file()
+
+
+def test_evaluate_split_choices_and_overlap(trained: Classifier, data_dir: Path, tmp_path: Path):
+    assert trained.evaluate(data_dir, split="all")["n"] == 60
+    train_report = trained.evaluate(data_dir, split="train")
+    assert train_report["split"] == "train" and train_report["n"] == 48
+    assert "training images" in train_report["notes"][0]
+    copy = shutil.copytree(data_dir, tmp_path / "copy")
+    with pytest.raises(DataError, match=r"copy: 48 of its 60 images are training images of this model"):
+        trained.evaluate(copy)
+    allowed = trained.evaluate(copy, allow_train_images=True)
+    assert allowed["n"] == 60 and allowed["training_images"] == 48 and allowed["split"] == "external"
+    with pytest.raises(ConfigError, match="--split test: DATA is not the dataset this model was trained on"):
+        trained.evaluate(copy, split="test")
+
+
+def test_history_is_recorded_per_epoch_from_one(trained: Classifier):
+    history = trained.meta["training"]["history"]
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert {"train_loss", "train_acc", "val_loss", "val_acc"} <= set(history[-1])
+    assert trained.meta["training"]["stopped"] == "completed" and trained.meta["training"]["duration_s"] > 0
 
 
 def test_evaluate_refuses_unknown_classes(trained: Classifier, tmp_path: Path, dataset_writer):
-    other = dataset_writer(tmp_path / "other", per_class=2, classes=("dark", "stripes"))
+    other = dataset_writer(tmp_path / "other", per_class=2, classes=("dark", "stripes"), seed=7)
     (other / "stripes").rename(other / "zebra")
     with pytest.raises(DataError, match="classes unknown to the model: zebra"):
         trained.evaluate(other)
@@ -184,6 +209,7 @@ def test_resume_with_more_epochs_continues(trained: Classifier, data_dir: Path, 
     steps_per_epoch = first["global_step"] // 3
     assert last["global_step"] == first["global_step"] + steps_per_epoch  # one more epoch, not four
     assert clf.report["accuracy"] >= 0.9
+    assert [h["epoch"] for h in meta["training"]["history"]] == [1, 2, 3, 4]  # the earlier epochs are kept
 
 
 def test_resume_errors(data_dir: Path, tmp_path: Path):

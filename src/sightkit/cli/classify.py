@@ -5,14 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import warnings
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from sightkit.cli._output import err_console, print_json, progress_bar, status
+from sightkit.cli._output import print_json, progress_bar, status
+from sightkit.cli._paths import relative_names
 
 if TYPE_CHECKING:
     from sightkit.tasks.classify.api import Classifier
@@ -28,111 +28,165 @@ class OutputFormat(str, Enum):
 
 
 def quiet_libraries() -> None:
-    """Hide Lightning's banner/tips and library warnings that do not help a user."""
+    """Hide Lightning's banner/tips and library warnings for the rest of this process (for CLI commands).
+
+    The Python API quiets them itself, only while it trains (:func:`sightkit.engine.quiet.quiet_training`).
+    """
     import lightning.pytorch  # noqa: F401  (it sets its loggers' levels on import)
 
-    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
+    from sightkit.engine.quiet import LIBRARY_LOGGERS, hide_library_warnings
+
+    for name in LIBRARY_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", module=r"lightning\..*")
-    warnings.filterwarnings("ignore", category=UserWarning, message=r".*num_workers.*")
+    hide_library_warnings()
+
+
+# The options of `train` that are TrainConfig fields; their defaults below are TrainConfig's
+# (kept here as literals so that `sightkit --help` does not import pydantic; a test compares them).
+_CONFIG_OPTIONS = ("epochs", "batch_size", "img_size", "optimizer", "lr", "weight_decay", "warmup_epochs",
+                   "label_smoothing", "mixup", "cutmix", "augment", "hflip", "patience", "max_minutes", "val_fraction",
+                   "test_fraction", "seed", "device", "workers", "pretrained", "weights")
 
 
 @app.command()
 def train(
-    data: Path = typer.Argument(..., help="Folder with one subfolder per class (or train/val/test), or a CSV manifest."),
-    model: Optional[str] = typer.Option(None, help="skcnn_tiny|skcnn_small|skcnn_base or any timm name [default: skcnn_small]."),
-    epochs: Optional[int] = typer.Option(None, help="Epochs to train [default: 30]; with --resume, the new total."),
-    batch_size: Optional[int] = typer.Option(None, help="Batch size [default: 64]."),
-    img_size: Optional[int] = typer.Option(None, help="Input side in px [default: from the data]."),
-    out: Optional[Path] = typer.Option(None, help="Run folder [default: runs/classify-MODEL-DATA-DATE]."),
-    resume: bool = typer.Option(False, help="Continue the run in --out from its last checkpoint."),
-    optimizer: Optional[str] = typer.Option(None, help="adamw|sgd [default: adamw]."),
-    lr: Optional[float] = typer.Option(None, help="Peak learning rate [default: 0.002]."),
-    weight_decay: Optional[float] = typer.Option(None, help="Weight decay [default: 0.05]."),
-    warmup_epochs: Optional[float] = typer.Option(None, help="Linear warm-up epochs [default: 1]."),
-    label_smoothing: Optional[float] = typer.Option(None, help="Label smoothing [default: 0.1]."),
-    mixup: Optional[float] = typer.Option(None, help="MixUp alpha, 0 = off [default: 0]."),
-    cutmix: Optional[float] = typer.Option(None, help="CutMix alpha, 0 = off [default: 0]."),
-    augment: Optional[str] = typer.Option(None, help="none|light|strong [default: light]."),
-    hflip: Optional[bool] = typer.Option(None, "--hflip/--no-hflip", help="Random horizontal flips (off for text, digits)."),
-    patience: Optional[int] = typer.Option(None, help="Early stopping after N epochs without val gain."),
-    max_minutes: Optional[float] = typer.Option(None, help="Stop training after this many minutes."),
-    val_fraction: Optional[float] = typer.Option(None, help="Validation share when DATA has no val/ [default: 0.2]."),
-    test_fraction: Optional[float] = typer.Option(None, help="Test share when DATA has no test/ [default: 0]."),
-    seed: Optional[int] = typer.Option(None, help="Random seed [default: 0]."),
-    device: Optional[str] = typer.Option(None, help="auto|cpu|cuda [default: auto]."),
-    workers: Optional[int] = typer.Option(None, help="DataLoader workers [default: 0 for in-memory data]."),
-    pretrained: Optional[bool] = typer.Option(None, "--pretrained/--no-pretrained", help="timm hub weights (needs internet)."),
-    weights: Optional[Path] = typer.Option(None, help="Local weights to start from (safetensors, torch state dict, bundle)."),
+    ctx: typer.Context,
+    data: Path = typer.Argument(..., metavar="DATA",
+                                help="Folder with one subfolder per class (or train/ val/ test/), or a CSV manifest."),
+    model: str = typer.Option("skcnn_small", help="skcnn_tiny, skcnn_small, skcnn_base or any timm name "
+                                                  "(see 'sightkit classify models')."),
+    epochs: int = typer.Option(30, help="Epochs to train; with --resume, the new total."),
+    batch_size: int = typer.Option(64, help="Batch size."),
+    img_size: Optional[int] = typer.Option(None, help="Input side in px. \\[default: from the data]"),
+    out: Optional[Path] = typer.Option(None, help="Run folder. \\[default: a new folder in runs/ named after the model, data and time]"),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint; options "
+                                                        "given with it override the run's saved ones."),
+    optimizer: str = typer.Option("adamw", help="Optimizer: adamw or sgd."),
+    lr: float = typer.Option(0.002, help="Peak learning rate."),
+    weight_decay: float = typer.Option(0.05, help="Weight decay."),
+    warmup_epochs: float = typer.Option(1.0, help="Linear warm-up epochs."),
+    label_smoothing: float = typer.Option(0.1, help="Label smoothing."),
+    mixup: float = typer.Option(0.0, help="MixUp alpha; 0 turns it off."),
+    cutmix: float = typer.Option(0.0, help="CutMix alpha; 0 turns it off."),
+    augment: str = typer.Option("light", help="Augmentation: none, light or strong."),
+    hflip: bool = typer.Option(True, "--hflip/--no-hflip", help="Random horizontal flips (turn off for text, digits)."),
+    patience: Optional[int] = typer.Option(None, help="Stop early after N epochs without a val accuracy gain. "
+                                                      "\\[default: off]"),
+    max_minutes: Optional[float] = typer.Option(None, help="Stop training after this many minutes. "
+                                                           "\\[default: no limit]"),
+    val_fraction: float = typer.Option(0.2, help="Validation share when DATA has no val/."),
+    test_fraction: float = typer.Option(0.0, help="Test share when DATA has no test/."),
+    seed: int = typer.Option(0, help="Random seed of the splits and the training."),
+    device: str = typer.Option("auto", help="Device: auto, cpu or cuda."),
+    workers: Optional[int] = typer.Option(None, help="DataLoader workers. \\[default: 0 for in-memory data]"),
+    pretrained: bool = typer.Option(False, "--pretrained/--no-pretrained",
+                                    help="Start from timm's pretrained weights (downloaded once, then cached)."),
+    weights: Optional[Path] = typer.Option(None, help="Local weights to start from (safetensors, torch state dict, "
+                                                      "bundle)."),
     json_out: bool = typer.Option(False, "--json", help="Print the final metrics as JSON."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
 ) -> None:
     """Train a classifier; writes checkpoints, logs, the model bundle and a report."""
-    quiet_libraries()
+    from click.core import ParameterSource
+
     from sightkit.tasks.classify.api import Classifier
 
-    given = {k: v for k, v in dict(
-        epochs=epochs, batch_size=batch_size, img_size=img_size, optimizer=optimizer, lr=lr,
-        weight_decay=weight_decay, warmup_epochs=warmup_epochs, label_smoothing=label_smoothing, mixup=mixup,
-        cutmix=cutmix, augment=augment, hflip=hflip, patience=patience, max_minutes=max_minutes,
-        val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, device=device, workers=workers,
-        pretrained=pretrained, weights=str(weights) if weights else None).items() if v is not None}
-    clf = Classifier.train(data, model, out=out, resume=resume, progress=progress, status=status, **given)
+    def given(name: str) -> bool:
+        return ctx.get_parameter_source(name) is not ParameterSource.DEFAULT
+
+    options = {name: ctx.params[name] for name in _CONFIG_OPTIONS if given(name)}
+    if weights is not None:
+        options["weights"] = str(weights)
+    clf = Classifier.train(data, model if given("model") else None, out=out, resume=resume,
+                           progress=progress and not json_out, status=status, **options)
     report = clf.report or {}
+    training = clf.meta.get("training", {})
     if json_out:
-        print_json({"bundle": str(clf.path), **_headline(report)})
+        print_json({"bundle": str(clf.path), "epochs_run": training.get("epochs_run"),
+                    "stopped": training.get("stopped"), **_headline(report)})
         return
-    _print_metrics(report, title=f"held-out {report.get('split', '')} split")
-    err_console.print(f"model bundle: [bold]{clf.path}[/bold]\nreport: {report.get('report_html')}")
+    _print_metrics(report, title=f"held-out {report.get('scored', '')}")
+    typer.echo(f"model bundle: {clf.path}\nreport: {report.get('report_html')}")
+
+
+class Split(str, Enum):
+    test = "test"
+    val = "val"
+    train = "train"
+    all = "all"
 
 
 @app.command()
 def evaluate(
-    bundle: Path = typer.Argument(..., help="A classify bundle (folder or .sightkit)."),
-    data: Path = typer.Argument(..., help="Folder per class (its test/ or val/ if present) or CSV manifest."),
-    out: Optional[Path] = typer.Option(None, help="Report folder [default: BUNDLE/../report-DATA]."),
-    batch_size: int = typer.Option(64, help="Batch size."),
+    bundle: Path = typer.Argument(..., metavar="BUNDLE", help="A classify bundle (folder or .sightkit)."),
+    data: Path = typer.Argument(..., metavar="DATA",
+                                help="The dataset the model was trained on (scores its recorded test split), or new "
+                                     "labelled images: a folder per class (its test/ or val/ if present) or a CSV "
+                                     "manifest."),
+    split: Optional[Split] = typer.Option(None, help="Recorded split of the training dataset to score: test, val, "
+                                                     "train or all. \\[default: test, else val]"),
+    allow_train_images: bool = typer.Option(False, "--allow-train-images",
+                                            help="Score DATA even when it holds training images (the metrics then "
+                                                 "overstate accuracy on new images)."),
+    out: Optional[Path] = typer.Option(None, help="Report folder. \\[default: report-DATA beside BUNDLE]"),
+    batch_size: int = typer.Option(64, min=1, help="Batch size."),
     json_out: bool = typer.Option(False, "--json", help="Print metrics as JSON."),
 ) -> None:
     """Evaluate a model: accuracy, top-5, per-class F1, calibration, confusion matrix, report.html."""
-    from sightkit.data.discover import read_labelled_images
     from sightkit.tasks.classify.api import Classifier
+    from sightkit.tasks.classify.eval_data import choose_eval_data
 
     clf = Classifier.load(bundle)
-    pairs, skipped = read_labelled_images(data)
-    for path, reason in skipped:
+    chosen = choose_eval_data(clf.bundle_ref, data, split.value if split else None, allow_train_images)
+    for note in chosen.notes:
+        status(f"note: {note}")
+    for path, reason in chosen.skipped:
         status(f"skipped {path}: {reason}")
+    status(f"scoring the {chosen.describe()}")
     out = out or bundle.parent / f"report-{data.stem}"
-    with progress_bar("evaluating", len(pairs), enabled=not json_out) as advance:
-        report = clf.evaluate(pairs, out, batch_size=batch_size, progress=advance)
-    report["skipped"] = [{"path": str(p), "reason": r} for p, r in skipped] + report["skipped"]
+    with progress_bar("evaluating", len(chosen.pairs), enabled=not json_out) as advance:
+        report = clf.evaluate(chosen, out, batch_size=batch_size, progress=advance)
     if json_out:
         print_json(report)
         return
-    _print_metrics(report, title=str(data))
-    err_console.print(f"report: {report['report_html']}")
+    _print_metrics(report, title=report["scored"])
+    typer.echo(f"report: {report['report_html']}")
+
+
+class Backend(str, Enum):
+    torch = "torch"
+    onnx = "onnx"
 
 
 @app.command()
 def predict(
-    bundle: Path = typer.Argument(..., help="A classify bundle (folder or .sightkit), or an .onnx file from 'sightkit export'."),
-    images: list[str] = typer.Argument(..., help="Image files, folders or globs."),
+    bundle: Path = typer.Argument(..., metavar="BUNDLE",
+                                  help="A classify bundle (folder or .sightkit), or an .onnx file from 'sightkit "
+                                       "export'."),
+    images: list[str] = typer.Argument(..., metavar="IMAGES...", help="Image files, folders or globs."),
     top_k: int = typer.Option(5, "--top-k", "-k", min=1, help="Labels per image."),
     min_confidence: float = typer.Option(0.0, min=0.0, max=1.0, help="Below this probability the label is 'unknown'."),
-    output_format: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table|json|csv."),
+    output_format: OutputFormat = typer.Option(OutputFormat.table, "--format", help="Output: table, json or csv."),
     json_out: bool = typer.Option(False, "--json", help="Same as --format json."),
-    batch_size: int = typer.Option(64, help="Batch size."),
-    backend: Optional[str] = typer.Option(None, help="torch|onnx (ONNX Runtime) [default: onnx for .onnx files]."),
+    batch_size: int = typer.Option(64, min=1, help="Batch size."),
+    backend: Optional[Backend] = typer.Option(None, help="torch, or onnx (ONNX Runtime; a bundle is exported once, "
+                                                         "checked against torch and cached). \\[default: onnx for "
+                                                         ".onnx files, else torch]"),
     explain: bool = typer.Option(False, "--explain", help="Also write heatmap overlays of the predicted labels."),
     explain_dir: Path = typer.Option(Path("explanations"), help="Folder for the --explain overlays and index.html."),
     explain_method: str = typer.Option("gradcam", help="Method of --explain (see 'sightkit explain --help')."),
 ) -> None:
     """Predict top-k labels with calibrated probabilities; unreadable images are listed, not fatal."""
+    from sightkit.core.bundle import is_bundle
     from sightkit.tasks.classify.api import Classifier
     from sightkit.tasks.classify.predict import expand_image_paths
 
-    clf = Classifier.load(bundle, backend=backend)
     paths = expand_image_paths(images)
+    if backend is Backend.onnx and is_bundle(bundle):
+        from sightkit.deploy.onnx_cache import cached_onnx
+
+        bundle = cached_onnx(bundle, status)
+    clf = Classifier.load(bundle, backend=backend.value if backend else None)
     results = clf.predict(paths, top_k=top_k, min_confidence=min_confidence, batch_size=batch_size, skip_errors=True)
     overlays = _explain_predictions(clf, results, explain_dir, explain_method) if explain else {}
     fmt = OutputFormat.json if json_out else output_format
@@ -146,14 +200,7 @@ def predict(
             writer.writerow([r.path, r.label, f"{r.score:.6f}", ";".join(f"{l}:{s:.4f}" for l, s in r.topk), r.error or ""])
         typer.echo(buffer.getvalue(), nl=False)
     else:
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table("image", "label", "score", f"top-{top_k}")
-        for r in results:
-            top = ", ".join(f"{l} {s:.2f}" for l, s in r.topk)
-            table.add_row(r.path, r.label, f"{r.score:.3f}", r.error or top)
-        Console().print(table)
+        _print_predictions(results, top_k)
     failed = [r for r in results if r.error is not None]
     if failed:
         status(f"{len(failed)} of {len(results)} images could not be read, e.g. {failed[0].error}")
@@ -161,11 +208,15 @@ def predict(
 
 
 @app.command()
-def models(pattern: str = typer.Argument("*", help="Glob over model names, e.g. 'resnet*'.")) -> None:
+def models(pattern: str = typer.Argument("*", metavar="PATTERN", help="Glob over model names, e.g. 'resnet*'.")) -> None:
     """List the model names --model accepts (built-in first, then timm)."""
     from sightkit.tasks.classify.model import list_models
 
-    for name in list_models(pattern):
+    names = list_models(pattern)
+    if not names:
+        status(f"no model name matches {pattern!r}; 'sightkit classify models' lists them all")
+        raise typer.Exit(1)
+    for name in names:
         typer.echo(name)
 
 
@@ -185,6 +236,7 @@ def _headline(report: dict) -> dict:
 
 
 def _print_metrics(report: dict, title: str) -> None:
+    from rich.console import Console
     from rich.table import Table
 
     table = Table("metric", "value", title=title)
@@ -192,4 +244,22 @@ def _print_metrics(report: dict, title: str) -> None:
         if key in ("split", "report_html"):
             continue
         table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
-    err_console.print(table)
+    Console().print(table)
+
+
+def _print_predictions(results: list[Prediction], top_k: int) -> None:
+    """The predictions as a table on stdout: image names relative to their common folder, labels whole."""
+    from rich.console import Console
+    from rich.table import Table
+
+    names = relative_names([r.path for r in results])
+    label_width = max((len(label) for r in results for label, _ in r.topk[:1]), default=5)
+    table = Table(title=f"folder: {names.root}" if names.root else None, title_justify="left")
+    table.add_column("image", overflow="fold", ratio=1)
+    table.add_column("label", no_wrap=True, min_width=min(label_width, 32))
+    table.add_column("score", justify="right", no_wrap=True)
+    table.add_column(f"top-{top_k}", ratio=1)
+    for r, name in zip(results, names.names):
+        top = ", ".join(f"{label} {score:.2f}" for label, score in r.topk)
+        table.add_row(name, r.label, f"{r.score:.3f}", r.error or top)
+    Console().print(table)

@@ -30,8 +30,13 @@ def info(
         if key == "classes":
             shown = ", ".join(value[:20]) + (f" ... ({len(value)} classes)" if len(value) > 20 else f" ({len(value)})")
         elif isinstance(value, dict):
-            shown = "\n".join(f"{k}: {v}" for k, v in value.items() if k != "config")
+            shown = "\n".join(f"{k}: {_short(v)}" for k, v in value.items() if k != "config")
         else:
             shown = str(value)
         table.add_row(key, shown)
     Console().print(table)
+
+
+def _short(value: object) -> object:
+    """A value for one table cell: a long list (e.g. the per-epoch history) as its length."""
+    return f"{len(value)} entries" if isinstance(value, list) and len(value) > 8 else value

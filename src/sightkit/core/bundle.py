@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -107,6 +108,31 @@ def bundle_extras(path: str | Path) -> dict[str, bytes]:
             return {}
     extras = {n: read_extra(path, n) for n in names if n not in (META_FILE, WEIGHTS_FILE)}
     return {n: data for n, data in extras.items() if data is not None}
+
+
+def is_bundle(path: str | Path) -> bool:
+    """True for a bundle folder or ``.sightkit`` file, by its form (an ``.onnx`` file is not one).
+
+    Example:
+        >>> is_bundle("runs/x/model.onnx")
+        False
+    """
+    path = Path(path)
+    return path.is_dir() or path.suffix == ZIP_SUFFIX
+
+
+def bundle_digest(path: str | Path) -> str:
+    """A short hash of a bundle's ``bundle.json`` and weights: it changes whenever the model does.
+
+    Example:
+        >>> bundle_digest("runs/x/model")  # doctest: +SKIP
+        '9c1e0f3a5b7d2e48'
+    """
+    path = Path(path)
+    digest = hashlib.sha256()
+    for name in (META_FILE, WEIGHTS_FILE):
+        digest.update(_read_member(path, name))
+    return digest.hexdigest()[:16]
 
 
 def read_meta(path: str | Path) -> dict[str, Any]:

@@ -34,6 +34,7 @@ th, td { border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 thead th { background: #f0f3f7; } tbody tr:nth-child(even) { background: #fafafa; }
 figure { margin: 0 0 2rem; } img { max-width: 100%; height: auto; border: 1px solid #eee; }
+.info td:last-child { text-align: left; } .note { background: #fff6db; padding: 0.4rem 0.8rem; }
 details { margin: 2rem 0; } pre { background: #f6f8fa; padding: 1rem; overflow: auto; font-size: 0.8rem; }
 """
 
@@ -44,12 +45,15 @@ def write_report(
     figures: dict[str, Figure],
     title: str,
     summary_keys: list[str] | None = None,
+    info: dict[str, Any] | None = None,
+    notes: list[str] | None = None,
 ) -> Path:
     """Write ``report.json``, ``<name>.png`` per figure and a self-contained ``report.html``.
 
     ``report`` may hold numpy/torch numbers and arrays (anything with ``.tolist()``); they are
-    written as plain JSON, and NaN or infinite floats as ``null``. The HTML shows a summary
-    table of ``summary_keys`` (default: every top-level scalar), a per-class table when
+    written as plain JSON, and NaN or infinite floats as ``null``. The HTML shows ``notes``
+    (one line each), an "About this report" table of ``info`` (what was scored, the model and
+    its training run), a summary table of ``summary_keys`` (default: every top-level scalar), a per-class table when
     ``report["per_class"]`` maps names to dicts, each figure under a heading, and the full
     JSON in a collapsible block. Figures are cleared after saving to free their memory.
     Creates ``out_dir`` if needed and returns the path of ``report.html``.
@@ -82,11 +86,12 @@ def write_report(
 
     report_json = json.dumps(data, indent=2, allow_nan=False) + "\n"
     atomic_write_text(folder / "report.json", report_json)
-    page = _render_html(title, data, keys, pngs, report_json)
+    page = _render_html(title, data, keys, pngs, report_json, info or {}, notes or [])
     return atomic_write_text(folder / "report.html", page)
 
 
-def _render_html(title: str, data: dict, keys: list[str], pngs: dict[str, bytes], report_json: str) -> str:
+def _render_html(title: str, data: dict, keys: list[str], pngs: dict[str, bytes], report_json: str,
+                 info: dict[str, Any], notes: list[str]) -> str:
     """Build the report page; every string that comes from data is HTML-escaped."""
     esc = html.escape
     parts = [
@@ -97,6 +102,11 @@ def _render_html(title: str, data: dict, keys: list[str], pngs: dict[str, bytes]
         f"<h1>{esc(title)}</h1>",
         f'<p class="meta">sightkit {esc(__version__)} report</p>',
     ]
+    parts += [f'<p class="note">{esc(note)}</p>' for note in notes]
+    if info:
+        rows = "".join(f"<tr><td>{esc(str(key))}</td><td>{esc(_format(value))}</td></tr>"
+                       for key, value in info.items())
+        parts.append(f'<h2>About this report</h2><table class="info"><tbody>{rows}</tbody></table>')
     if keys:
         rows = "".join(f"<tr><td>{esc(key)}</td><td>{esc(_format(data[key]))}</td></tr>" for key in keys)
         head = "<thead><tr><th>metric</th><th>value</th></tr></thead>"

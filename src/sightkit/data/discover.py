@@ -108,10 +108,21 @@ def read_labelled_images(data: str | Path) -> tuple[list[tuple[Path, str]], list
         by_split, skipped = _read_manifest(root)
         pairs = by_split.get("test") or by_split.get("val") or [p for v in by_split.values() for p in v]
         return pairs, skipped
+    return _read_class_folders(evaluation_folder(root))
+
+
+def evaluation_folder(data: str | Path) -> Path:
+    """The folder :func:`read_labelled_images` reads: ``test/``, else ``val/``, else ``data`` itself.
+
+    Example:
+        >>> evaluation_folder("data/digits")  # doctest: +SKIP
+        PosixPath('data/digits/test')
+    """
+    root = Path(data)
     for split in ("test", "val"):
         if (root / split).is_dir():
-            return _read_class_folders(root / split)
-    return _read_class_folders(root)
+            return root / split
+    return root
 
 
 def _read_class_folders(root: Path) -> tuple[list[tuple[Path, str]], list[tuple[Path, str]]]:

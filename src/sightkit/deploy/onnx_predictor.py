@@ -17,6 +17,7 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
+from sightkit.core.bundle import is_bundle
 from sightkit.deploy.onnx_meta import read_metadata
 from sightkit.errors import BundleError, ConfigError
 from sightkit.tasks.classify.predict import TASK, Predictor
@@ -68,9 +69,17 @@ class OnnxBackend:
 def load_onnx_predictor(path: str | Path, device: str = "cpu", threads: int | None = None) -> Predictor:
     """A :class:`Predictor` over an ONNX file written by ``sightkit export`` or ``sightkit quantize``.
 
+    A bundle (folder or ``.sightkit``) is exported first, once, into the ONNX cache
+    (:func:`sightkit.deploy.onnx_cache.cached_onnx`).
+
     Example:
         >>> load_onnx_predictor("r18-int8.onnx", threads=2).classes  # doctest: +SKIP
+        >>> load_onnx_predictor("runs/x/model").classes              # doctest: +SKIP
     """
+    if is_bundle(path):
+        from sightkit.deploy.onnx_cache import cached_onnx
+
+        path = cached_onnx(path)
     meta = read_metadata(path)
     if meta["task"] != TASK:
         raise BundleError(f"{path}: this is a '{meta['task']}' model, not a '{TASK}' model; "

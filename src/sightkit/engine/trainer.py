@@ -2,7 +2,8 @@
 
 Every run folder gets ``checkpoints/last.ckpt`` (written atomically each epoch, so a killed
 run resumes from it), ``checkpoints/best.ckpt`` (best value of ``monitor``), and CSV +
-TensorBoard logs under ``logs/``.
+TensorBoard logs under ``logs/``. Epochs are numbered from 1 in the logs and the progress
+bar, as in every sightkit message.
 
 Example:
     >>> trainer = build_trainer("runs/x", max_epochs=10, monitor="val_acc")  # doctest: +SKIP
@@ -11,10 +12,11 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar, Timer
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from sightkit.engine.callbacks import Throughput
@@ -63,8 +65,8 @@ def build_trainer(run_dir: str | Path, *, max_epochs: int, monitor: str, mode: s
     if patience:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=patience))
     if progress:
-        callbacks.append(RichProgressBar(leave=True))
-    loggers = [CSVLogger(run_dir, name="logs", version=""), TensorBoardLogger(run_dir, name="logs", version="")]
+        callbacks.append(_ProgressBar(leave=True))
+    loggers = [_CSVLogger(run_dir, name="logs", version=""), _TensorBoardLogger(run_dir, name="logs", version="")]
     return pl.Trainer(
         default_root_dir=run_dir,
         max_epochs=max_epochs,
@@ -80,6 +82,47 @@ def build_trainer(run_dir: str | Path, *, max_epochs: int, monitor: str, mode: s
         num_sanity_val_steps=0,
         deterministic=False,
     )
+
+
+def stop_reason(trainer: pl.Trainer) -> str:
+    """Why ``fit`` ended: ``"max_minutes"``, ``"early_stopping"`` or ``"completed"``.
+
+    Example:
+        >>> trainer.fit(module, train_loader, val_loader); stop_reason(trainer)  # doctest: +SKIP
+        'max_minutes'
+    """
+    for callback in trainer.callbacks:
+        remaining = callback.time_remaining() if isinstance(callback, Timer) else None
+        if remaining is not None and remaining <= 0:
+            return "max_minutes"
+        if isinstance(callback, EarlyStopping) and callback.stopped_epoch > 0:
+            return "early_stopping"
+    return "completed"
+
+
+class _EpochFromOne:
+    """Logger mixin: the ``epoch`` Lightning adds to logged metrics counts from 1, like sightkit's messages."""
+
+    def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
+        if "epoch" in metrics:
+            metrics = {**metrics, "epoch": metrics["epoch"] + 1}
+        super().log_metrics(metrics, step)  # type: ignore[misc]
+
+
+class _CSVLogger(_EpochFromOne, CSVLogger):
+    pass
+
+
+class _TensorBoardLogger(_EpochFromOne, TensorBoardLogger):
+    pass
+
+
+class _ProgressBar(RichProgressBar):
+    """Rich progress bar whose epochs read ``Epoch 1/30`` (Lightning's reads ``Epoch 0/29``)."""
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        total = f"/{self.trainer.max_epochs}" if self.trainer.max_epochs is not None else ""
+        return f"{f'Epoch {current_epoch + 1}{total}':{len(self.validation_description)}}"
 
 
 def _keep_previous_metrics(csv_path: Path) -> None:

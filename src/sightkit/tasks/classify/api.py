@@ -3,7 +3,7 @@
 Example:
     >>> from sightkit import Classifier  # doctest: +SKIP
     >>> clf = Classifier.train("data/flowers", model="resnet18", epochs=10)  # doctest: +SKIP
-    >>> clf.evaluate("data/flowers/test")["accuracy"]  # doctest: +SKIP
+    >>> clf.evaluate("data/flowers")["accuracy"]  # its recorded test split  # doctest: +SKIP
     >>> Classifier.load("runs/.../model").predict(["rose.jpg"])[0].label  # doctest: +SKIP
 """
 
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sightkit.core.images import ImageSource
 from sightkit.errors import BundleError, ConfigError
 from sightkit.tasks.classify.config import make_config
+from sightkit.tasks.classify.eval_data import EvalData, choose_eval_data
 from sightkit.tasks.classify.predict import Prediction, Predictor, expand_image_paths
 
 if TYPE_CHECKING:
@@ -104,12 +105,33 @@ class Classifier:
                                  **options)
         return results if many else results[0]
 
-    def evaluate(self, data: str | Path, out_dir: str | Path | None = None, batch_size: int = 64,
-                 progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-        """Accuracy, top-5, per-class P/R/F1, macro-F1, balanced accuracy, confusion matrix, ECE."""
+    def evaluate(self, data: str | Path | Sequence[tuple[Path, str]] | EvalData, out_dir: str | Path | None = None,
+                 batch_size: int = 64, progress: Callable[[int], None] | None = None, *, split: str | None = None,
+                 allow_train_images: bool = False) -> dict[str, Any]:
+        """Accuracy, top-5, per-class P/R/F1, macro-F1, balanced accuracy, confusion matrix, ECE.
+
+        Training images are never scored unnoticed: ``data`` that is the dataset the model was
+        trained on gives its recorded test split (val when there was none; ``split`` picks
+        train, val, test or all), and other data holding training images raises
+        :class:`~sightkit.errors.DataError` unless ``allow_train_images``. The report says which
+        images it scored (``split``, ``n``, ``scored``) and lists ``notes``.
+
+        Example:
+            >>> clf.evaluate("data/flowers")["scored"]  # doctest: +SKIP
+            'recorded test split of /data/flowers: 120 images'
+        """
         from sightkit.tasks.classify.evaluate import evaluate
 
+        if not isinstance(data, EvalData):
+            data = choose_eval_data(self.bundle_ref, data, split, allow_train_images)
         return evaluate(self.predictor, data, out_dir, batch_size, progress)
+
+    @property
+    def bundle_ref(self) -> Path | dict[str, Any]:
+        """The bundle file or folder this classifier came from, else its metadata (for recorded splits)."""
+        if self.path is not None and self.path.suffix != ".onnx" and self.path.exists():
+            return self.path
+        return self.meta
 
     def save(self, path: str | Path) -> Path:
         """Write the bundle (a folder, or a zip when ``path`` ends in ``.sightkit``), with its record of the training data."""

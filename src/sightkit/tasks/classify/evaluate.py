@@ -8,39 +8,46 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from sightkit import __version__
 from sightkit.core.images import load_image
 from sightkit.core.report import write_report
-from sightkit.data.discover import read_labelled_images
 from sightkit.errors import ConfigError, DataError
 from sightkit.tasks.classify.calibration import reliability_bins
+from sightkit.tasks.classify.eval_data import EvalData, external_data
 from sightkit.tasks.classify.metrics import classification_metrics
-from sightkit.tasks.classify.plots import plot_confusion_matrix, plot_image_grid, plot_reliability
+from sightkit.tasks.classify.plots import (plot_confusion_matrix, plot_image_grid, plot_reliability,
+                                           plot_training_curves)
 from sightkit.tasks.classify.predict import Predictor
 
 WORST_SHOWN = 16
+SUMMARY_KEYS = ("split", "n", "accuracy", "top5_accuracy", "macro_f1", "balanced_accuracy", "ece",
+                "ece_uncalibrated", "temperature", "nll")
 
 
-def evaluate(predictor: Predictor, data: str | Path | Sequence[tuple[Path, str]], out_dir: str | Path | None = None,
-             batch_size: int = 64, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Metrics of ``predictor`` on ``data`` (a folder, a manifest, or ``(path, class)`` pairs).
+def evaluate(predictor: Predictor, data: EvalData | str | Path | Sequence[tuple[Path, str]],
+             out_dir: str | Path | None = None, batch_size: int = 64,
+             progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Metrics of ``predictor`` on ``data``: an :class:`EvalData`, a folder, a manifest, or ``(path, class)`` pairs.
 
-    With ``out_dir``, also writes ``report.json``, PNG plots and ``report.html`` there.
+    The report says which images it scored (``split``, ``data``, ``n``, ``scored``) and, for a
+    trained bundle, describes the run (``run``) and its per-epoch ``history``. With ``out_dir``,
+    also writes ``report.json``, PNG plots and ``report.html`` there. Plain folders and pairs are
+    scored as given; :func:`~sightkit.tasks.classify.eval_data.choose_eval_data` checks them first.
     """
-    if isinstance(data, (str, Path)):
-        pairs, skipped = read_labelled_images(data)
-    else:
-        pairs, skipped = list(data), []
+    chosen = data if isinstance(data, EvalData) else external_data(data)
+    pairs, skipped = chosen.pairs, list(chosen.skipped)
     index = {name: i for i, name in enumerate(predictor.classes)}
     unknown = sorted({c for _, c in pairs} - set(index))
     if unknown:
-        raise DataError(f"DATA {data if isinstance(data, (str, Path)) else '<pairs>'}: classes unknown to the "
-                        f"model: {', '.join(unknown)} (model classes: {', '.join(predictor.classes)})")
+        raise DataError(f"DATA {chosen.data}: classes unknown to the model: {', '.join(unknown)} "
+                        f"(model classes: {', '.join(predictor.classes)})")
     paths = [p for p, _ in pairs]
     labels_all = [index[c] for _, c in pairs]
     kept, logit_batches = [], []
@@ -51,10 +58,17 @@ def evaluate(predictor: Predictor, data: str | Path | Sequence[tuple[Path, str]]
         if progress is not None:
             progress(len(indices) + len(errors))
     if not kept:
-        raise DataError(f"DATA {data}: no readable images to evaluate")
+        raise DataError(f"DATA {chosen.data}: no readable images to evaluate")
     logits = torch.cat([b for b in logit_batches if b.numel()])
     labels = np.asarray([labels_all[i] for i in kept])
-    report = classification_metrics(logits, labels, predictor.classes, temperature=predictor.temperature)
+    report: dict[str, Any] = {"split": chosen.split, "data": chosen.data}
+    report |= classification_metrics(logits, labels, predictor.classes, temperature=predictor.temperature)
+    report["scored"] = chosen.describe(report["n"])
+    if chosen.training_images:
+        report["training_images"] = chosen.training_images
+    report["notes"] = list(chosen.notes)
+    report["run"] = run_summary(predictor.meta)
+    history = predictor.meta.get("training", {}).get("history") or []
     probs = torch.softmax(logits / predictor.temperature, 1).numpy()
     raw_probs = torch.softmax(logits, 1).numpy()
     worst = np.argsort(probs[np.arange(len(labels)), labels])[:WORST_SHOWN]
@@ -65,24 +79,64 @@ def evaluate(predictor: Predictor, data: str | Path | Sequence[tuple[Path, str]]
     ]
     report["skipped"] = [{"path": str(p), "reason": r} for p, r in skipped]
     if out_dir is not None:
-        figures = {
-            "confusion_matrix": plot_confusion_matrix(report["confusion_matrix"], predictor.classes),
-            "reliability": plot_reliability(reliability_bins(probs, labels), report["ece"],
-                                            reliability_bins(raw_probs, labels), report["ece_uncalibrated"]),
-        }
-        if report["worst"]:
-            images = [load_image(w["path"], predictor.mode) for w in report["worst"]]
-            captions = [f"{w['true']} -> {w['predicted']} ({w['score']:.2f})" for w in report["worst"]]
-            figures["worst_classified"] = plot_image_grid(images, captions)
-            heatmaps = _gradcam_overlays(predictor, [w["path"] for w in report["worst"]])
-            if heatmaps:
-                figures["worst_gradcam"] = plot_image_grid(heatmaps, captions)
-        report["report_html"] = str(write_report(
-            out_dir, report, figures, title="sightkit classification report",
-            summary_keys=[k for k in ("accuracy", "top5_accuracy", "macro_f1", "balanced_accuracy", "ece",
-                                      "ece_uncalibrated", "temperature", "nll", "n") if k in report],
-        ))
+        report["report_html"] = str(_write_files(predictor, report, history, probs, raw_probs, labels, out_dir))
     return report
+
+
+def run_summary(meta: dict[str, Any]) -> dict[str, Any]:
+    """The facts of the training run behind a bundle, for reports: model, data, splits, epochs, time, version.
+
+    Example:
+        >>> meta = {"architecture": {"name": "skcnn_small"}, "sightkit_version": "0.4.0",
+        ...         "training": {"epochs_run": 3, "config": {"epochs": 30}, "stopped": "max_minutes"}}
+        >>> run_summary(meta)
+        {'model': 'skcnn_small', 'epochs': '3 of 30', 'stopped': 'max_minutes', 'sightkit version': '0.4.0'}
+    """
+    training = meta.get("training") or {}
+    config = training.get("config") or {}
+    splits = training.get("splits") or {}
+    epochs = training.get("epochs_run")
+    facts = {
+        "model": (meta.get("architecture") or {}).get("name"),
+        "trained on": training.get("data"),
+        "split sizes": ", ".join(f"{k} {splits[k]}" for k in ("train", "val", "test") if k in splits) or None,
+        "epochs": (f"{epochs} of {config['epochs']}" if epochs is not None and config.get("epochs") else epochs),
+        "stopped": training.get("stopped") if training.get("stopped") not in (None, "completed") else None,
+        "training time": _duration(training.get("duration_s")),
+        "trained": training.get("started") or meta.get("created"),
+        "sightkit version": meta.get("sightkit_version") or (__version__ if training else None),
+    }
+    return {key: value for key, value in facts.items() if value is not None}
+
+
+def _write_files(predictor: Predictor, report: dict[str, Any], history: list[dict[str, float]], probs: np.ndarray,
+                 raw_probs: np.ndarray, labels: np.ndarray, out_dir: str | Path) -> Path:
+    figures = {}
+    if history:
+        figures["training_curves"] = plot_training_curves(history)
+    figures["confusion_matrix"] = plot_confusion_matrix(report["confusion_matrix"], predictor.classes)
+    figures["reliability"] = plot_reliability(reliability_bins(probs, labels), report["ece"],
+                                              reliability_bins(raw_probs, labels), report["ece_uncalibrated"])
+    if report["worst"]:
+        images = [load_image(w["path"], predictor.mode) for w in report["worst"]]
+        captions = [f"{w['true']} -> {w['predicted']} ({w['score']:.2f})" for w in report["worst"]]
+        figures["worst_classified"] = plot_image_grid(images, captions)
+        heatmaps = _gradcam_overlays(predictor, [w["path"] for w in report["worst"]])
+        if heatmaps:
+            figures["worst_gradcam"] = plot_image_grid(heatmaps, captions)
+    evaluated = {"scored": report["scored"], "evaluated": datetime.now().astimezone().isoformat(timespec="seconds")}
+    return write_report(
+        out_dir, report, figures, title="sightkit classification report",
+        summary_keys=[k for k in SUMMARY_KEYS if k in report],
+        info={**evaluated, **report["run"]}, notes=report["notes"],
+    )
+
+
+def _duration(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
 
 
 def _gradcam_overlays(predictor: Predictor, paths: list[str]) -> list[Any]:

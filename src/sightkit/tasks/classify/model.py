@@ -94,19 +94,41 @@ def check_model_name(name: str) -> None:
     raise ModelError(f"--model {name!r} is not a known model; {hint}")
 
 
+def check_model_options(name: str, pretrained: bool = False, weights: str | Path | None = None) -> dict[str, Any]:
+    """Check a model choice before any data is read; returns where pretrained weights come from.
+
+    Raises :class:`ModelError` for an unknown name, ``pretrained`` for a built-in model, a
+    missing ``weights`` file, or pretrained weights that are neither cached nor reachable
+    (within seconds). The result is timm's ``pretrained_cfg_overlay`` (``{}``: download).
+
+    Example:
+        >>> check_model_options("skcnn_small")
+        {}
+    """
+    check_model_name(name)
+    if weights is not None and not Path(weights).exists():
+        raise ModelError(f"--weights {weights}: file not found")
+    if not pretrained:
+        return {}
+    if is_builtin(name):
+        raise ModelError(f"--pretrained: the built-in {name} has no pretrained weights; use --weights FILE")
+    from sightkit.tasks.classify.hub import pretrained_source
+
+    return pretrained_source(name)
+
+
 def create_model(name: str, num_classes: int, in_chans: int = 3, *, pretrained: bool = False,
                  weights: str | Path | None = None) -> nn.Module:
     """Build ``name`` with a fresh ``num_classes`` head; load ``weights`` (a local file) if given."""
-    check_model_name(name)
+    overlay = check_model_options(name, pretrained, weights)
     if is_builtin(name):
-        if pretrained:
-            raise ModelError(f"--pretrained: the built-in {name} has no pretrained weights; use --weights FILE")
         model: nn.Module = SkCNN(num_classes, in_chans, **BUILTIN_MODELS[name])
     else:
         import timm
 
         try:
-            model = timm.create_model(name, pretrained=pretrained, num_classes=num_classes, in_chans=in_chans)
+            model = timm.create_model(name, pretrained=pretrained, num_classes=num_classes, in_chans=in_chans,
+                                      **({"pretrained_cfg_overlay": overlay} if overlay else {}))
         except Exception as exc:  # hub unreachable, missing weights, ...
             raise ModelError(f"--model {name}: could not create it ({exc}); offline, use --weights FILE") from None
     if weights is not None:

@@ -1,4 +1,4 @@
-"""Figures for a classification report: confusion matrix, reliability diagram, image grid.
+"""Figures for a classification report: training curves, confusion matrix, reliability diagram, image grid.
 
 Every function returns a :class:`matplotlib.figure.Figure` built without pyplot, so no global
 figure state is touched and no display is needed; save it with ``fig.savefig(path)`` (PNG is
@@ -8,6 +8,7 @@ rendered by Agg) or hand it to :func:`sightkit.core.report.write_report`.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,6 +20,11 @@ from sightkit.errors import ConfigError, DataError
 
 # Above this many classes the confusion matrix drops per-cell numbers: they become unreadable.
 _MAX_ANNOTATED_CLASSES = 15
+# Image grid cells: side in inches, caption font size, and the mean width of a character as a
+# fraction of the font size (DejaVu Sans, matplotlib's default), to wrap captions to the cell.
+_CELL_INCHES = 2.0
+_CAPTION_POINTS = 7
+_CHAR_WIDTH = 0.62
 
 
 def plot_confusion_matrix(
@@ -130,17 +136,80 @@ def plot_image_grid(
 
     ncols = min(ncols, len(images))
     nrows = math.ceil(len(images) / ncols)
-    fig = Figure(figsize=(1.9 * ncols, 2.1 * nrows), layout="constrained")
-    for index, (image, caption) in enumerate(zip(images, captions)):
+    width = int(_CELL_INCHES * 72 / (_CHAR_WIDTH * _CAPTION_POINTS))
+    wrapped = [wrap_caption(caption, width) for caption in captions]
+    lines = max(text.count("\n") + 1 for text in wrapped)
+    row_inches = _CELL_INCHES + lines * _CAPTION_POINTS * 1.35 / 72
+    fig = Figure(figsize=(_CELL_INCHES * ncols, row_inches * nrows), layout="constrained")
+    for index, (image, caption) in enumerate(zip(images, wrapped)):
         ax = fig.add_subplot(nrows, ncols, index + 1)
         array = _display_array(image)
         if array.ndim == 2:
             ax.imshow(array, cmap="gray", vmin=0, vmax=255 if array.dtype == np.uint8 else 1.0)
         else:
             ax.imshow(array)
-        ax.set_title(_plain(caption), fontsize=7)
+        ax.set_title(_plain(caption), fontsize=_CAPTION_POINTS, linespacing=1.15)
         ax.set_axis_off()
     return fig
+
+
+def plot_training_curves(history: Sequence[dict[str, float]]) -> Figure:
+    """Loss and accuracy per epoch, train and val, side by side (epochs numbered from 1).
+
+    ``history`` holds one record per epoch, e.g. ``{"epoch": 1, "train_loss": 0.9, "val_acc": 0.7}``;
+    missing values are left out of their curve.
+
+    Example:
+        >>> fig = plot_training_curves([{"epoch": 1, "train_loss": 1.0, "val_loss": 0.8},
+        ...                             {"epoch": 2, "train_loss": 0.6, "val_loss": 0.7}])
+    """
+    fig = Figure(figsize=(9.0, 3.4), layout="constrained")
+    for col, (metric, label) in enumerate((("loss", "Loss"), ("acc", "Accuracy"))):
+        ax = fig.add_subplot(1, 2, col + 1)
+        for split, style in (("train", "-o"), ("val", "-s")):
+            points = [(r["epoch"], r[f"{split}_{metric}"]) for r in history if f"{split}_{metric}" in r]
+            if points:
+                epochs, values = zip(*points)
+                ax.plot(epochs, values, style, markersize=3, label=split)
+        ax.set_xlabel("Epoch")
+        ax.set_ylabel(label)
+        ax.set_title(f"{label} per epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize=8)
+    return fig
+
+
+def wrap_caption(caption: str, width: int) -> str:
+    """Break a caption into lines of at most ``width`` characters, for image grids.
+
+    ``"A -> B (0.35)"`` puts the prediction on its own line; long class names break after an
+    underscore (or a space) rather than mid-word, and only a word longer than a line is cut.
+
+    Example:
+        >>> print(wrap_caption("Pepper__bell___Bacterial_spot -> Potato___healthy (0.35)", 24))
+        Pepper__bell___
+        Bacterial_spot
+        -> Potato___healthy
+        (0.35)
+    """
+    lines: list[str] = []
+    for part in caption.replace(" -> ", "\n-> ").split("\n"):
+        line = ""
+        for token in re.split(r"(?<=[_ ])(?=[^_ ])", part):
+            while len(token) > width:  # a single word longer than the line
+                if line:
+                    lines.append(line.rstrip())
+                    line = ""
+                lines.append(token[:width])
+                token = token[width:]
+            if line and len(line) + len(token) > width:
+                lines.append(line.rstrip())
+                line = ""
+            line += token
+        lines.append(line.rstrip())
+    return "\n".join(lines)
 
 
 def _draw_reliability(top: Axes, bottom: Axes, bins: dict, ece: float | None, title: str) -> None:

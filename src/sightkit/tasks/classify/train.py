@@ -14,10 +14,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import statistics
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +35,8 @@ from sightkit.data.transforms import build_eval_transform, build_train_transform
 from sightkit.errors import ConfigError, DataError
 from sightkit.tasks.classify.calibration import fit_temperature
 from sightkit.tasks.classify.config import TrainConfig, make_config
-from sightkit.tasks.classify.model import create_model, default_normalization, is_builtin, native_input_size
+from sightkit.tasks.classify.model import (check_model_options, create_model, default_normalization, is_builtin,
+                                           native_input_size)
 from sightkit.tasks.classify.splits import RECORD_FILE, record_dataset
 
 log = logging.getLogger(__name__)
@@ -69,19 +72,44 @@ def load_run_config(run_dir: Path, overrides: dict[str, Any]) -> TrainConfig:
 
 def train(data: Path, config: TrainConfig, run_dir: Path | None = None, *, resume: bool = False,
           progress: bool = True, status: Callable[[str], None] = log.info) -> TrainResult:
-    """Train, calibrate, save the bundle and evaluate on the held-out split."""
-    import lightning.pytorch as pl
+    """Train, calibrate, save the bundle and evaluate on the held-out split.
 
-    from sightkit.engine.trainer import build_trainer
-    from sightkit.tasks.classify.evaluate import evaluate
-    from sightkit.tasks.classify.lit_module import ClassificationModule
-    from sightkit.tasks.classify.predict import Predictor
+    Options are checked before ``data`` is read. A run that fails leaves no run folder behind
+    (a ``resume``d one is kept, and so is an interrupted one that can be resumed).
+    """
+    from sightkit.engine.quiet import quiet_training
+    from sightkit.engine.trainer import resolve_accelerator
 
+    check_model_options(config.model, config.pretrained, config.weights)
+    resolve_accelerator(config.device)
     run_dir = run_dir or default_run_dir(data, config.model)
     splits = discover(data, config.val_fraction, config.test_fraction, config.seed)
     status(f"data: {splits.summary()} ({'grayscale' if splits.grayscale else 'colour'})")
     for path, reason in splits.skipped:
         status(f"skipped {path}: {reason}")
+    created = None if resume else _first_missing(run_dir)
+    try:
+        with quiet_training():
+            return _train(data, splits, config, run_dir, resume=resume, progress=progress, status=status)
+    except BaseException as exc:
+        interrupted = isinstance(exc, (KeyboardInterrupt, SystemExit))
+        if created is not None and not (interrupted and (run_dir / LAST_CHECKPOINT).is_file()):
+            shutil.rmtree(created, ignore_errors=True)
+        raise
+
+
+def _train(data: Path, splits: DatasetSplits, config: TrainConfig, run_dir: Path, *, resume: bool, progress: bool,
+           status: Callable[[str], None]) -> TrainResult:
+    import lightning.pytorch as pl
+
+    from sightkit.engine.history import read_history
+    from sightkit.engine.trainer import build_trainer, stop_reason
+    from sightkit.tasks.classify.eval_data import EvalData
+    from sightkit.tasks.classify.evaluate import evaluate
+    from sightkit.tasks.classify.lit_module import ClassificationModule
+    from sightkit.tasks.classify.predict import Predictor
+
+    started, clock = datetime.now(timezone.utc), time.perf_counter()
     channels = 1 if splits.grayscale else 3
     mode = "L" if channels == 1 else "RGB"
     size = config.img_size or _default_img_size(splits, config.model)
@@ -111,6 +139,8 @@ def train(data: Path, config: TrainConfig, run_dir: Path | None = None, *, resum
                             patience=config.patience, max_minutes=config.max_minutes, progress=progress,
                             resuming=resume)
     trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt)
+    stopped = stop_reason(trainer)
+    _say_why_it_stopped(stopped, trainer.current_epoch, config, status)
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     if best and Path(best).is_file():
         _load_module_weights(module, Path(best))
@@ -122,20 +152,43 @@ def train(data: Path, config: TrainConfig, run_dir: Path | None = None, *, resum
         "preprocessing": {"size": size, "mode": mode, "channels": channels, "mean": mean, "std": std,
                           "resize": "shorter side to size (bilinear, antialiased), centre crop"},
         "training": {"config": config.model_dump(), "data": str(data.resolve()), "epochs_run": trainer.current_epoch,
-                     "splits": splits.summary(), "best_val_acc": _best_score(trainer)},
+                     "stopped": stopped, "splits": splits.summary(), "best_val_acc": _best_score(trainer),
+                     "started": started.isoformat(timespec="seconds"),
+                     "duration_s": round(time.perf_counter() - clock, 1),
+                     "history": read_history(run_dir / "logs")},
     }
     temperature = fit_temperature(*_logits_and_labels(module.model.cpu().eval(), val_loader))
     meta["calibration"] = {"temperature": temperature, "fitted_on": "val", "method": "temperature scaling"}
     predictor = Predictor(module.model, meta)
 
-    held_out = splits.test or splits.val
     split_name = "test" if splits.test else "val"
-    report = evaluate(predictor, [(s.path, splits.classes[s.label]) for s in held_out], run_dir / "report")
-    report["split"] = split_name
-    meta["metrics"] = {"split": split_name, **{k: report[k] for k in ("accuracy", "macro_f1", "ece") if k in report}}
+    held_out = EvalData([(s.path, splits.classes[s.label]) for s in getattr(splits, split_name)], split_name,
+                        str(data.resolve()))
+    report = evaluate(predictor, held_out, run_dir / "report")
+    meta["metrics"] = {"split": split_name, "n": report["n"],
+                       **{k: report[k] for k in ("accuracy", "macro_f1", "ece") if k in report}}
     bundle_path = save_bundle(run_dir / "model", module.model.state_dict(), meta,
                               extras={RECORD_FILE: record_dataset(splits)})
     return TrainResult(run_dir, bundle_path, meta, report)
+
+
+def _say_why_it_stopped(stopped: str, epochs_run: int, config: TrainConfig, status: Callable[[str], None]) -> None:
+    if stopped == "max_minutes":
+        status(f"training stopped by --max-minutes {config.max_minutes:g} after {epochs_run} of {config.epochs} "
+               "epochs; the best checkpoint so far is kept")
+    elif stopped == "early_stopping":
+        status(f"early stopping: no val_acc gain for {config.patience} epochs; stopped after {epochs_run} of "
+               f"{config.epochs} epochs")
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The outermost folder of ``path`` that does not exist yet (what a failed run must remove)."""
+    missing = None
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing = folder
+    return missing
 
 
 def _loaders(train_ds: ImageDataset, val_ds: ImageDataset, config: TrainConfig) -> tuple[DataLoader, DataLoader]:
