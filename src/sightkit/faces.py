@@ -15,7 +15,7 @@ Example:
     [False, True, False]
 
 The match threshold of :func:`compare` is dlib's published 0.6 unless you pass one. It is
-not calibrated for your cameras or people (on att_faces it named 3 of 12 strangers as
+not calibrated for your cameras or people (on att_faces it named 6 of 12 strangers as
 enrolled people); run ``sightkit face calibrate`` on a gallery and pass its threshold:
 ``faces.compare(a, b, threshold=FaceGallery("people.db").threshold)``.
 """

@@ -78,7 +78,8 @@ def test_enroll_from_folders_then_calibrate(cli, tmp_path, people, monkeypatch):
     gallery = tmp_path / "g.db"
     code, out, err = cli("face", "enroll", "--from-folders", people, "-g", gallery, "--no-ladder")
     assert code == 1 and "not enrolled, no usable image: cyd" in err  # cyd has no usable photo
-    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.startswith("│ ") and line[2] != " "}
+    lines = [line for line in out.splitlines() if line.startswith("│ ") and line[2] != " "]  # first line of a row
+    rows = {line.split("│")[1].strip(): line for line in lines}
     assert set(rows) == {"ann", "bob", "cyd"} and "no face found: blank.png" in rows["bob"]
     assert "not calibrated" in err
     listed = json.loads(cli("face", "list", "-g", gallery, "--json")[1])

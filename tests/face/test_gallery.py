@@ -149,3 +149,25 @@ def test_concurrent_enroll_and_identify_processes(tmp_path):
     store = GalleryStore.open(path)
     assert len(store.people()) == 40
     assert store._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_failed_first_enrollment_leaves_no_file(tmp_path, no_face_file):
+    path = tmp_path / "new.db"
+    gallery = FaceGallery(path, options=FAST, ladder=False)
+    assert not gallery.calibrated and gallery.threshold == 0.6 and not path.exists()
+    with pytest.raises(FaceError, match="no face found"):
+        gallery.enroll("nobody", [no_face_file])
+    gallery.close()
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(GalleryError, match="folder .* does not exist"):
+        FaceGallery(tmp_path / "missing" / "g.db")
+
+
+def test_enroll_many_skips_unusable_images_and_says_why(gallery, astronaut, no_face_file, two_faces_file):
+    results = gallery.enroll_many({"ann": [astronaut, no_face_file], "bo": [two_faces_file, "missing.jpg"]})
+    assert [(r.name, r.enrolled, r.images) for r in results] == [("ann", 1, 1), ("bo", 0, 0)]
+    assert results[0].skipped == [("texture.png", "no face found")]
+    assert [reason for _, reason in results[1].skipped] == ["2 faces found", "file not found"]
+    assert {p.name for p in gallery.people()} == {"eileen", "ann"}
+    with pytest.raises(FaceError, match="no usable face in any of the 1 images"):
+        gallery.enroll_many({"cy": [no_face_file]})

@@ -17,14 +17,16 @@ GALLERY = typer.Option(..., "--gallery", "-g", help="Gallery file (SQLite), e.g.
 JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
 CROPS = typer.Option(None, "--crops/--no-crops",
                      help="Images are face crops: when no detector fires, a partly hidden face takes the best "
-                          "centred HOG window, any other the whole image. \\[default: the gallery's; off for a new one]")
+                          "centred HOG window, any other the whole image. "
+                          "\\[default: the gallery's; off for a new one]")
 UPSAMPLE = typer.Option(None, "--upsample", min=0, max=4,
                         help="Double the image N times before detecting (small faces). "
                              "\\[default: the gallery's; 0 for a new one]")
 DETECTOR = typer.Option(None, "--detector",
                         help="hog (fast; a miss is retried with cnn) or cnn (finds harder faces, ~20x slower). "
                              "\\[default: the gallery's; hog for a new one]")
-THRESHOLD = typer.Option(None, "--threshold", min=0.0, help="Distance threshold for this call. \\[default: the gallery's]")
+THRESHOLD = typer.Option(None, "--threshold", min=0.0,
+                         help="Distance threshold for this call. \\[default: the gallery's]")
 PICK = typer.Option(None, "--pick", help="largest: use the largest face when an image has several. "
                                          "\\[default: refuse such images]")
 
@@ -38,7 +40,10 @@ def detect(
     chips: Optional[Path] = typer.Option(None, "--chips", help="Folder to save the aligned 150x150 face chips to."),
     json_out: bool = JSON,
 ) -> None:
-    """Find faces: boxes with scores, landmarks, and optionally the aligned chips. Exit code 1 if an image is unreadable."""
+    """Find faces: boxes with scores, landmarks, and optionally the aligned chips.
+
+    An image without a face is listed as 'no face found' (exit code 0); an unreadable one gives exit code 1.
+    """
     from sightkit.core.fileio import atomic_write_bytes
     from sightkit.core.images import load_image
     from sightkit.errors import ImageError
@@ -98,8 +103,8 @@ def enroll(
     if from_folders is not None and not from_folders.is_dir():
         raise DataError(f"--from-folders {from_folders}: not a folder; give a folder with one subfolder of images "
                         "per person")
-    people = people_folders(from_folders) if from_folders is not None else {name: _expand(images)}
     gal = _open(gallery, create=True, crops=crops, upsample=upsample, keep_images=keep_images, ladder=ladder)
+    people = people_folders(from_folders) if from_folders is not None else {name: _expand(images)}
     total = sum(len(files) for files in people.values())
     with progress_bar("enrolling", total, enabled=not json_out) as advance:
         results = gal.enroll_many(people, pick=pick, replace=replace, progress=advance,

@@ -84,7 +84,7 @@ class FaceGallery:
     def calibrated(self) -> bool:
         """Whether the threshold came from ``sightkit face calibrate`` (:meth:`set_threshold` with its figures).
 
-        An uncalibrated gallery uses dlib's 0.6, which on att_faces named 3 of 12 strangers
+        An uncalibrated gallery uses dlib's 0.6, which on att_faces named 6 of 12 strangers
         as enrolled people.
         """
         return "calibration" in self._meta()
