@@ -25,13 +25,15 @@ import torch
 from PIL import Image
 
 from sightkit.core.fileio import atomic_write_bytes, atomic_write_text
+from sightkit.core.folders import removed_on_failure
 from sightkit.core.images import ImageSource, load_image
 from sightkit.data.transforms import build_eval_transform, to_model_size
-from sightkit.errors import ConfigError, ImageError
-from sightkit.explain.baselines import BASELINES, check_baseline, make_baseline
+from sightkit.errors import ConfigError, DataError, ImageError
+from sightkit.explain.baselines import check_baseline, make_baseline
+from sightkit.explain.choices import CAM_METHODS, CURVE_BASELINES
 from sightkit.explain.faithfulness import deletion_insertion, randomized_copy, rank_correlation
 from sightkit.explain.layers import MIN_CAM_SIDE, MIN_LAYERCAM_SIDE, choose_cam_layer, map_cell
-from sightkit.explain.methods import CAM_METHODS, attribute, check_method
+from sightkit.explain.methods import attribute, check_method
 from sightkit.explain.overlay import overlay
 from sightkit.tasks.classify.predict import Predictor
 
@@ -41,9 +43,6 @@ TOP = "top"
 # still reads (a grey "1" on black is still a "1"); a blur removes them without new edges.
 # Where the class lives in coarse brightness that a blur keeps, "mean" is the better choice.
 CURVE_BASELINE = "blur"
-# What deletion / insertion can remove pixels with: a baseline image, or "impute" (filled from
-# the kept pixels around them, anchored to the blur; see ``faithfulness``).
-CURVE_BASELINES = (*BASELINES, "impute")
 # Areas kept per image: the map's, then those of each reference (see ``faithfulness``).
 REFERENCES = ("random", "region_random", "centre")
 _SCORE_KEYS = ("deletion_auc", "insertion_auc",
@@ -151,6 +150,43 @@ class Explainer:
                 overlay(image, maps_np[i], f"{label}  p={score:.2f}"), self.layer, scores[i]))
         return results
 
+    def explain_sources(self, sources: Sequence[ImageSource], target: str = TOP, *, batch_size: int = 32,
+                        faithfulness: bool = False, on_error: Callable[[str], None] | None = None,
+                        progress: Callable[[int], None] | None = None) -> list[Explanation]:
+        """Explanations of image sources (paths, bytes, arrays...), ``batch_size`` at a time.
+
+        An unreadable image raises :class:`ImageError`, or with ``on_error`` is reported to it
+        and skipped; when not one of the sources can be read, :class:`DataError` says so.
+        ``progress(n)`` is called after each batch with the number of sources it took.
+
+        Example:
+            >>> Explainer(predictor, "saliency").explain_sources(["a.png", "b.png"])[0].label  # doctest: +SKIP
+            'cat'
+        """
+        self.target_index(target)
+        results: list[Explanation] = []
+        first_error: str | None = None
+        for lo in range(0, len(sources), batch_size):
+            pixels, names = [], []
+            for index in range(lo, min(len(sources), lo + batch_size)):
+                try:
+                    pixels.append(self.load(sources[index]))
+                    names.append(_name(sources[index], index))
+                except ImageError as exc:
+                    if on_error is None:
+                        raise
+                    first_error = first_error or str(exc)
+                    on_error(str(exc))
+            if pixels:
+                results += self.explain(pixels, names, target, faithfulness)
+            if progress is not None:
+                progress(min(batch_size, len(sources) - lo))
+        if first_error is not None and not results:
+            if len(sources) > 1:
+                first_error = f"none of the {len(sources)} images could be read (first: {first_error})"
+            raise DataError(f"{first_error}; nothing to explain")
+        return results
+
     def _probabilities(self, inputs: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
         """Softmax of the logits divided by ``temperature`` (default: the bundle's calibration)."""
         temperature = self.predictor.temperature if temperature is None else temperature
@@ -187,27 +223,13 @@ def explain_images(predictor: Predictor, sources: Sequence[ImageSource], method:
     ``impute``: removed pixels filled from the kept ones around them), their
     random-order references and the sanity-check rank correlation. With
     ``out_dir`` the overlays (PNG), raw maps (``.npy``), ``explanations.json`` and a
-    browsable ``index.html`` are written there. An unreadable image raises
-    :class:`ImageError`, or with ``on_error`` is reported to it and skipped.
+    browsable ``index.html`` are written there (nothing, and no folder, when there is no
+    result). Unreadable images: see :meth:`Explainer.explain_sources`.
     """
     explainer = Explainer(predictor, method, layer=layer, baseline=baseline, curve_baseline=curve_baseline)
-    explainer.target_index(target)
-    results: list[Explanation] = []
-    for lo in range(0, len(sources), batch_size):
-        pixels, names = [], []
-        for index in range(lo, min(len(sources), lo + batch_size)):
-            try:
-                pixels.append(explainer.load(sources[index]))
-                names.append(_name(sources[index], index))
-            except ImageError as exc:
-                if on_error is None:
-                    raise
-                on_error(str(exc))
-        if pixels:
-            results += explainer.explain(pixels, names, target, faithfulness)
-        if progress is not None:
-            progress(min(batch_size, len(sources) - lo))
-    if out_dir is not None:
+    results = explainer.explain_sources(sources, target, batch_size=batch_size, faithfulness=faithfulness,
+                                        on_error=on_error, progress=progress)
+    if out_dir is not None and results:
         write_explanations(out_dir, results)
     return results
 
@@ -241,22 +263,22 @@ def write_explanations(out_dir: str | Path, results: Sequence[Explanation]) -> P
 
     Files are named ``<NNNN>-<image stem>-<method>.{png,npy}`` (the number keeps images of
     the same name apart); each result's ``files`` records them. Returns ``index.html``.
+    A folder this call created is removed again if writing fails.
     """
     from sightkit.explain.html import write_index
 
-    folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    for index, result in enumerate(results):
-        stem = f"{index:04d}-{_safe_stem(result.path)}-{result.method}"
-        buffer = io.BytesIO()
-        np.save(buffer, result.map)
-        atomic_write_bytes(folder / f"{stem}.npy", buffer.getvalue())
-        atomic_write_bytes(folder / f"{stem}.png", result.overlay_png())
-        result.files = {"overlay": f"{stem}.png", "map": f"{stem}.npy"}
-    summary = summarize(results)
-    payload = {"summary": summary, "images": [r.to_dict() for r in results]}
-    atomic_write_text(folder / "explanations.json", json.dumps(payload, indent=2) + "\n")
-    return write_index(folder, results, summary)
+    with removed_on_failure(out_dir) as folder:
+        for index, result in enumerate(results):
+            stem = f"{index:04d}-{_safe_stem(result.path)}-{result.method}"
+            buffer = io.BytesIO()
+            np.save(buffer, result.map)
+            atomic_write_bytes(folder / f"{stem}.npy", buffer.getvalue())
+            atomic_write_bytes(folder / f"{stem}.png", result.overlay_png())
+            result.files = {"overlay": f"{stem}.png", "map": f"{stem}.npy"}
+        summary = summarize(results)
+        payload = {"summary": summary, "images": [r.to_dict() for r in results]}
+        atomic_write_text(folder / "explanations.json", json.dumps(payload, indent=2) + "\n")
+        return write_index(folder, results, summary)
 
 
 def _name(source: ImageSource, index: int) -> str:

@@ -19,9 +19,8 @@ from collections.abc import Sequence
 import torch
 from torchvision.transforms.v2 import functional as F
 
-from sightkit.errors import ConfigError
+from sightkit.explain.choices import BASELINES, check_choice
 
-BASELINES = ("black", "mean", "blur")
 # Blur strength as a fraction of the image side: strong enough to erase digit strokes and
 # object shapes at 8-64 px, as RISE's insertion baseline does.
 BLUR_SIGMA_FRACTION = 1 / 8
@@ -47,6 +46,5 @@ def make_baseline(inputs: torch.Tensor, kind: str, mean: Sequence[float], std: S
 
 
 def check_baseline(kind: str, choices: Sequence[str] = BASELINES, option: str = "--baseline") -> None:
-    """Raise :class:`ConfigError` naming ``option`` unless ``kind`` is one of ``choices``."""
-    if kind not in choices:
-        raise ConfigError(f"{option} {kind!r}: choose one of {', '.join(choices)}")
+    """Raise :class:`~sightkit.errors.ConfigError` naming ``option`` unless ``kind`` is one of ``choices``."""
+    check_choice(kind, choices, option)

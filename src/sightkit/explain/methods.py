@@ -29,9 +29,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from sightkit.errors import ConfigError
+from sightkit.explain.choices import CAM_METHODS, METHODS, check_choice
 
-METHODS = ("gradcam", "guided_gradcam", "layercam", "integrated_gradients", "occlusion", "saliency")
-CAM_METHODS = frozenset({"gradcam", "layercam", "guided_gradcam"})
 # Integration steps of integrated gradients: the completeness error is already a few percent.
 IG_STEPS = 32
 # Most images one forward pass of integrated gradients or occlusion may hold.
@@ -40,8 +39,7 @@ _CHUNK = 128
 
 def check_method(method: str) -> None:
     """Raise :class:`ConfigError` unless ``method`` is one of :data:`METHODS`."""
-    if method not in METHODS:
-        raise ConfigError(f"--method {method!r}: choose one of {', '.join(METHODS)}")
+    check_choice(method, METHODS, "--method")
 
 
 def attribute(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, method: str, *,
