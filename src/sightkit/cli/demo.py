@@ -41,8 +41,8 @@ def demo(
     console = Console()
     console.print(table)
     console.print(
-        f"test accuracy {report.get('accuracy', 0):.2%} ({report.get('scored', '')}), macro-F1 "
-        f"{report.get('macro_f1', 0):.4f}, ECE {report.get('ece', 0):.4f} (before temperature scaling "
-        f"{report.get('ece_uncalibrated', 0):.4f}) in {time.perf_counter() - start:.0f} s\n"
+        f"test accuracy {report.get('accuracy', 0):.2%} on the {report.get('n', 0)} held-out test digits, "
+        f"macro-F1 {report.get('macro_f1', 0):.4f}\nECE {report.get('ece', 0):.4f} (before temperature scaling "
+        f"{report.get('ece_uncalibrated', 0):.4f}); trained and evaluated in {time.perf_counter() - start:.0f} s\n"
         f"model bundle: {clf.path}\nreport: {report.get('report_html')}", highlight=False)
     status(f"next: sightkit classify predict {clf.path} {data / 'test'} --top-k 3")
