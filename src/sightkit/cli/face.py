@@ -52,17 +52,20 @@ def detect(
     options = FaceOptions(upsample=upsample, detector=detector, landmarks=landmarks, fill_occluders=False)
     paths = _expand(images)
     results = []
-    for path in paths:
-        try:
-            faces = find_faces(as_rgb_array(load_image(path)), options)
-        except ImageError as exc:
-            results.append({"image": str(path), "faces": [], "error": str(exc)})
-            continue
-        for i, face in enumerate(faces):
-            if chips:
-                chips.mkdir(parents=True, exist_ok=True)
-                atomic_write_bytes(chips / f"{path.stem}_face{i}.png", _png(face.chip))
-        results.append({"image": str(path), "faces": [face.to_dict() for face in faces], **_no_face(faces)})
+    with progress_bar("detecting", len(paths), enabled=not json_out) as advance:
+        for path in paths:
+            try:
+                faces = find_faces(as_rgb_array(load_image(path)), options)
+            except ImageError as exc:
+                faces, error = [], {"error": str(exc)}
+            else:
+                error = _no_face(faces)
+            for i, face in enumerate(faces):
+                if chips:
+                    chips.mkdir(parents=True, exist_ok=True)
+                    atomic_write_bytes(chips / f"{path.stem}_face{i}.png", _png(face.chip))
+            results.append({"image": str(path), "faces": [face.to_dict() for face in faces], **error})
+            advance(1)
     if json_out:
         print_json({"images": results})
     else:
@@ -143,14 +146,17 @@ def identify(
     if threshold is None and not gal.calibrated:
         uncalibrated_note(gal.threshold, gallery)
     results: list[dict[str, Any]] = []
-    for path in paths:
-        try:
-            faces = gal.identify(path, top_k=top_k, threshold=threshold)
-        except (ImageError, FaceError) as exc:
-            results.append({"image": str(path), "faces": [], "error": str(exc)})
-            continue
-        found = [{k: v for k, v in face.to_dict().items() if k != "image"} for face in faces]
-        results.append({"image": str(path), "faces": found, **_no_face(found)})
+    with progress_bar("identifying", len(paths), enabled=not json_out) as advance:
+        for path in paths:
+            try:
+                faces = gal.identify(path, top_k=top_k, threshold=threshold)
+            except (ImageError, FaceError) as exc:
+                faces, error = [], {"error": str(exc)}
+            else:
+                error = _no_face(faces)
+            found = [{k: v for k, v in face.to_dict().items() if k != "image"} for face in faces]
+            results.append({"image": str(path), "faces": found, **error})
+            advance(1)
     if json_out:
         print_json({**_threshold_info(gal, gallery, threshold), "images": results})
     else:
