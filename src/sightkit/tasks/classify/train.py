@@ -14,10 +14,10 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import statistics
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader
 
 from sightkit.core.bundle import save_bundle
 from sightkit.core.fileio import atomic_write_text
+from sightkit.core.folders import removed_on_failure
 from sightkit.core.images import peek
 from sightkit.data.dataset import ImageDataset
 from sightkit.data.discover import DatasetSplits, discover
@@ -75,7 +76,7 @@ def train(data: Path, config: TrainConfig, run_dir: Path | None = None, *, resum
     """Train, calibrate, save the bundle and evaluate on the held-out split.
 
     Options are checked before ``data`` is read. A run that fails leaves no run folder behind
-    (a ``resume``d one is kept, and so is an interrupted one that can be resumed).
+    (a ``resume``d one is kept, and so is an interrupted one, to be resumed).
     """
     from sightkit.engine.quiet import quiet_training
     from sightkit.engine.trainer import resolve_accelerator
@@ -87,15 +88,8 @@ def train(data: Path, config: TrainConfig, run_dir: Path | None = None, *, resum
     status(f"data: {splits.summary()} ({'grayscale' if splits.grayscale else 'colour'})")
     for path, reason in splits.skipped:
         status(f"skipped {path}: {reason}")
-    created = None if resume else _first_missing(run_dir)
-    try:
-        with quiet_training():
-            return _train(data, splits, config, run_dir, resume=resume, progress=progress, status=status)
-    except BaseException as exc:
-        interrupted = isinstance(exc, (KeyboardInterrupt, SystemExit))
-        if created is not None and not (interrupted and (run_dir / LAST_CHECKPOINT).is_file()):
-            shutil.rmtree(created, ignore_errors=True)
-        raise
+    with nullcontext(run_dir) if resume else removed_on_failure(run_dir), quiet_training():
+        return _train(data, splits, config, run_dir, resume=resume, progress=progress, status=status)
 
 
 def _train(data: Path, splits: DatasetSplits, config: TrainConfig, run_dir: Path, *, resume: bool, progress: bool,
@@ -179,16 +173,6 @@ def _say_why_it_stopped(stopped: str, epochs_run: int, config: TrainConfig, stat
     elif stopped == "early_stopping":
         status(f"early stopping: no val_acc gain for {config.patience} epochs; stopped after {epochs_run} of "
                f"{config.epochs} epochs")
-
-
-def _first_missing(path: Path) -> Path | None:
-    """The outermost folder of ``path`` that does not exist yet (what a failed run must remove)."""
-    missing = None
-    for folder in (path, *path.parents):
-        if folder.exists():
-            break
-        missing = folder
-    return missing
 
 
 def _loaders(train_ds: ImageDataset, val_ds: ImageDataset, config: TrainConfig) -> tuple[DataLoader, DataLoader]:
