@@ -50,8 +50,9 @@ def read_hr_folder(folder: str | Path, min_side: int = 8) -> tuple[list[tuple[Pa
             images.append((path, load_image(path, "RGB", min_side=min_side)))
         except ImageError as exc:
             skipped.append((path, str(exc)))
-    if not images:
-        raise DataError(f"HR_FOLDER {folder}: none of its images could be read")
+    if not images:  # each reason names its file
+        raise DataError(f"HR_FOLDER {folder}: none of its {len(skipped)} images can be used "
+                        f"(first: {skipped[0][1]})")
     return images, skipped
 
 

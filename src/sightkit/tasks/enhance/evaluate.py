@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from sightkit.core.folders import removed_on_failure
 from sightkit.core.images import load_image
 from sightkit.core.report import write_report
 from sightkit.errors import DataError, EnhanceError, ImageError
@@ -37,7 +38,8 @@ def evaluate(predictor: Predictor, data: str | Path | Sequence[str | Path], out_
              progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Mean and per-image metrics of ``predictor`` on HR images (a folder or a list of files).
 
-    With ``out_dir``, also writes ``report.json``, ``crops.png`` and ``report.html`` there.
+    With ``out_dir``, also writes ``report.json``, ``crops.png`` and ``report.html`` there (only
+    once every image is measured; a folder this call made is removed if writing fails).
     """
     paths = list_hr_images(data) if isinstance(data, (str, Path)) else [Path(p) for p in data]
     scale = predictor.scale
@@ -72,9 +74,10 @@ def evaluate(predictor: Predictor, data: str | Path | Sequence[str | Path], out_
     if out_dir is not None:
         label = f"{report['model']} ({report['kind']})"
         figures = {"crops": plot_crops(crops, label)}
-        report["report_html"] = str(write_report(
-            out_dir, report, figures, title=f"sightkit super-resolution report: x{scale}",
-            summary_keys=["model", "kind", "scale", "n", *_METRICS]))
+        with removed_on_failure(out_dir) as folder:
+            report["report_html"] = str(write_report(
+                folder, report, figures, title=f"sightkit super-resolution report: x{scale}",
+                summary_keys=["model", "kind", "scale", "n", *_METRICS]))
     return report
 
 

@@ -24,6 +24,7 @@ from typing import Any
 from PIL import Image
 
 from sightkit.core.fileio import atomic_write_bytes
+from sightkit.core.folders import removed_on_failure
 from sightkit.core.images import is_image_file, peek
 from sightkit.errors import DataError, EnhanceError, ImageError
 from sightkit.tasks.enhance.predict import Predictor
@@ -71,7 +72,7 @@ def expand_image_paths(sources: Sequence[str | Path]) -> list[Path]:
                 raise DataError(f"{source}: no such file, folder or glob match")
             paths += [Path(m) for m in matches if is_image_file(m)]
     if not paths:
-        raise DataError("no image files to upscale")
+        raise DataError(f"no image files to upscale in {' '.join(map(str, sources))}")
     return paths
 
 
@@ -83,7 +84,11 @@ def output_path(source: Path, out_dir: Path) -> Path:
 
 def upscale_files(predictor: Predictor, sources: Sequence[str | Path], out_dir: str | Path, tile: int | None = None,
                   progress: Callable[[int], None] | None = None) -> list[UpscaleResult]:
-    """Upscale every image of ``sources`` into ``out_dir``; failures are listed, not raised."""
+    """Upscale every image of ``sources`` into ``out_dir``; failures are listed, not raised.
+
+    When not one image can be upscaled, :class:`EnhanceError` says why (the first failure) and
+    ``out_dir``, if this call created it, is removed again: a failed batch leaves no empty folder.
+    """
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise EnhanceError(f"--out {out_dir}: is a file, not a folder; choose a folder for the upscaled images")
@@ -91,12 +96,16 @@ def upscale_files(predictor: Predictor, sources: Sequence[str | Path], out_dir: 
     targets = [output_path(p, out_dir) for p in paths]
     _check_targets(paths, targets)
     results = [_preflight(predictor, path) for path in paths]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for path, target, result in zip(paths, targets, results):
-        if result.error is None:
-            _upscale_one(predictor, path, target, tile, result)
-        if progress is not None:
-            progress(1)
+    with removed_on_failure(out_dir):
+        for path, target, result in zip(paths, targets, results):
+            if result.error is None:
+                _upscale_one(predictor, path, target, tile, result)
+            if progress is not None:
+                progress(1)
+        if all(r.output is None for r in results):
+            first = results[0].error
+            raise EnhanceError(first if len(results) == 1 else
+                               f"none of the {len(results)} images could be upscaled (first: {first})")
     return results
 
 
@@ -134,9 +143,17 @@ def _upscale_one(predictor: Predictor, path: Path, target: Path, tile: int | Non
     start = time.perf_counter()
     try:
         image = predictor.upscale_image(path, tile=tile)
-        atomic_write_bytes(target, _encode(image, path, target))
-    except (ImageError, EnhanceError, OSError) as exc:
+        data = _encode(image, path, target)
+    except (ImageError, EnhanceError) as exc:  # their messages name the file
         result.error = str(exc)
+        return
+    except OSError as exc:
+        result.error = f"{path}: {exc.strerror or exc}"
+        return
+    try:
+        atomic_write_bytes(target, data)
+    except OSError as exc:
+        result.error = f"{target}: cannot be written ({exc.strerror or exc})"
         return
     result.output, result.output_size = str(target), image.size
     result.seconds = round(time.perf_counter() - start, 3)

@@ -83,12 +83,26 @@ def vgg19_layer_index(layer: str) -> int:
     return start + 2 * (conv - 1)
 
 
-def build_feature_net(spec: str, layer: str = "conv5_4", channels: int = 1) -> nn.Module:
-    """``"random"`` or the path of a local VGG19 weight file -> a frozen feature network."""
+def check_feature_net(spec: str, layer: str = "conv5_4") -> None:
+    """Raise :class:`ModelError` unless ``spec`` is ``"random"`` or an existing file and ``layer`` a VGG19 conv.
+
+    Cheap (nothing is loaded), so training can check it before reading data or running stage 1.
+
+    Example:
+        >>> check_feature_net("random")
+    """
     if spec == "random":
-        return RandomFeatures(channels)
+        return
     if not Path(spec).is_file():
         raise ModelError(f"--feature-net {spec!r}: use 'random' or the path of a local VGG19 weight file")
+    vgg19_layer_index(layer)
+
+
+def build_feature_net(spec: str, layer: str = "conv5_4", channels: int = 1) -> nn.Module:
+    """``"random"`` or the path of a local VGG19 weight file -> a frozen feature network."""
+    check_feature_net(spec, layer)
+    if spec == "random":
+        return RandomFeatures(channels)
     return VggFeatures(spec, layer, channels)
 
 

@@ -30,10 +30,12 @@ from torch.utils.data import DataLoader
 
 from sightkit.core.bundle import load_bundle, save_bundle
 from sightkit.core.fileio import atomic_write_text
+from sightkit.core.folders import removed_on_failure
 from sightkit.errors import ConfigError
 from sightkit.tasks.enhance.config import TrainConfig, make_config
 from sightkit.tasks.enhance.data import PatchDataset, ValidationImages, read_hr_folder
 from sightkit.tasks.enhance.model import count_parameters, create_generator, receptive_field
+from sightkit.tasks.enhance.perceptual import check_feature_net
 
 log = logging.getLogger(__name__)
 
@@ -73,40 +75,48 @@ def train(data: Path, config: TrainConfig, run_dir: Path | None = None, *, init:
     """Run stage 1 (unless ``epochs`` is 0 with ``init``) and stage 2 (if ``gan_epochs``); save bundles."""
     import lightning.pytorch as pl
 
+    from sightkit.engine.trainer import resolve_accelerator
+
     if config.epochs == 0 and (init is None or config.gan_epochs == 0):
         raise ConfigError("nothing to train: --epochs 0 needs --init BUNDLE and --gan-epochs > 0")
+    resolve_accelerator(config.device)
+    if config.gan_epochs:
+        check_feature_net(config.feature_net, config.feature_layer)
+    pl.seed_everything(config.seed, verbose=False)
+    generator = _initial_generator(config, init)  # checks --arch and --init before the data is read
     run_dir = run_dir or default_run_dir(data, config)
     images, skipped = read_hr_folder(data, min_side=config.patch)
-    for path, reason in skipped:
-        status(f"skipped {path}: {reason}")
+    for _, reason in skipped:
+        status(f"skipped {reason}")  # the reason names the file
     train_images, val_images = _split(images, config)
     status(f"data: {len(train_images)} training and {len(val_images)} validation images from {data}")
-    pl.seed_everything(config.seed, verbose=False)
-    generator = _initial_generator(config, init)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / CONFIG_FILE, json.dumps(
-        {"data": str(data), "init": str(init) if init else None, "config": config.model_dump(),
-         "train_images": [str(p) for p, _ in train_images], "val_images": [str(p) for p, _ in val_images]},
-        indent=2))
-    loaders = _loaders([im for _, im in train_images], [im for _, im in val_images], config)
-    base_meta = _base_meta(generator, config, data, len(train_images), command, init)
+    # A run that fails is removed again (unless it was resumed, or interrupted: --resume continues it).
+    with removed_on_failure(run_dir):
+        atomic_write_text(run_dir / CONFIG_FILE, json.dumps(
+            {"data": str(data), "init": str(init) if init else None, "config": config.model_dump(),
+             "train_images": [str(p) for p, _ in train_images], "val_images": [str(p) for p, _ in val_images]},
+            indent=2))
+        loaders = _loaders([im for _, im in train_images], [im for _, im in val_images], config)
+        base_meta = _base_meta(generator, config, data, len(train_images), command, init)
 
-    bundles: dict[str, Path] = {}
-    for kind, epochs in (("psnr", config.epochs), ("gan", config.gan_epochs)):
-        if epochs == 0:
-            continue
-        bundle = run_dir / f"model-{kind}"
-        start = time.perf_counter()
-        status(f"stage {'1: L1' if kind == 'psnr' else '2: adversarial'} training, {epochs} epochs "
-               f"of {config.steps} steps")
-        generator, summary = _fit_stage(kind, generator, config, run_dir / STAGES[kind], loaders, resume, progress)
-        meta = {**base_meta, "kind": kind}
-        meta["training"] = {**base_meta["training"], **summary, "minutes": round((time.perf_counter() - start) / 60, 2)}
-        bundles[kind] = save_bundle(bundle, generator.state_dict(), meta)
-        status(f"saved {bundle}")
-        resume = False  # a later stage of a resumed run starts fresh unless it has its own checkpoint
-    final = bundles.get("gan", bundles.get("psnr"))
-    report = _report(final, val_images, run_dir / "report") if val_images else {}
+        bundles: dict[str, Path] = {}
+        for kind, epochs in (("psnr", config.epochs), ("gan", config.gan_epochs)):
+            if epochs == 0:
+                continue
+            bundle = run_dir / f"model-{kind}"
+            start = time.perf_counter()
+            status(f"stage {'1: L1' if kind == 'psnr' else '2: adversarial'} training, {epochs} epochs "
+                   f"of {config.steps} steps")
+            generator, summary = _fit_stage(kind, generator, config, run_dir / STAGES[kind], loaders, resume,
+                                            progress)
+            meta = {**base_meta, "kind": kind}
+            meta["training"] = {**base_meta["training"], **summary,
+                                "minutes": round((time.perf_counter() - start) / 60, 2)}
+            bundles[kind] = save_bundle(bundle, generator.state_dict(), meta)
+            status(f"saved {bundle}")
+            resume = False  # a later stage of a resumed run starts fresh unless it has its own checkpoint
+        final = bundles.get("gan", bundles.get("psnr"))
+        report = _report(final, val_images, run_dir / "report") if val_images else {}
     return TrainResult(run_dir, bundles, meta, report)
 
 
