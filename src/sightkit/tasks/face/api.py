@@ -136,29 +136,11 @@ class FaceGallery:
             raise ConfigError("give at least one person to enroll")
         results, entries = [], []
         for name, images in people.items():
-            name = _checked_name(name, images)
-            result = Enrollment(name, 0)
-            rows: list[EmbeddingRow] = []
-            chips: list[tuple[str, np.ndarray]] = []
-            for source in images:
-                label = _label(source)
-                try:
-                    views = enrollment_views(as_rgb_array(load_image(source)), self.options, self.ladder, label, pick)
-                except (FaceNotUsable, ImageError) as exc:
-                    if not skip_unusable:
-                        raise
-                    result.skipped.append((label, getattr(exc, "reason", None) or _without_prefix(str(exc))))
-                    views = []
-                finally:
-                    if progress:
-                        progress(1)
-                rows += [EmbeddingRow(label, level, face.embedding) for level, face in views]
-                if views and self.keep_images:
-                    chips.append((label, views[0][1].chip))
-                result.enrolled += bool(views)
-            if rows:
-                entries.append((name, rows, chips))
+            result, rows, chips = self._describe_person(_checked_name(name, images), images, pick, skip_unusable,
+                                                        progress)
             results.append(result)
+            if rows:
+                entries.append((result.name, rows, chips))
         if not entries:
             skipped = [f"{image}: {reason}" for r in results for image, reason in r.skipped]
             raise FaceError(f"no usable face in any of the {len(skipped)} images ({'; '.join(skipped[:3])}"
@@ -169,6 +151,31 @@ class FaceGallery:
             if result.enrolled:
                 result.images, result.embeddings = stored[result.name].images, stored[result.name].embeddings
         return results
+
+    def _describe_person(self, name: str, images: Sequence[ImageSource], pick: str | None, skip_unusable: bool,
+                         progress: Callable[[int], None] | None
+                         ) -> tuple[Enrollment, list[EmbeddingRow], list[tuple[str, np.ndarray]]]:
+        """One person's enrollment rows and chips (nothing written), and which images were skipped and why."""
+        result = Enrollment(name, 0)
+        rows: list[EmbeddingRow] = []
+        chips: list[tuple[str, np.ndarray]] = []
+        for source in images:
+            label = _label(source)
+            try:
+                views = enrollment_views(as_rgb_array(load_image(source)), self.options, self.ladder, label, pick)
+            except (FaceNotUsable, ImageError) as exc:
+                if not skip_unusable:
+                    raise
+                result.skipped.append((label, getattr(exc, "reason", None) or _without_prefix(str(exc))))
+                views = []
+            finally:
+                if progress:
+                    progress(1)
+            rows += [EmbeddingRow(label, level, face.embedding) for level, face in views]
+            if views and self.keep_images:
+                chips.append((label, views[0][1].chip))
+            result.enrolled += bool(views)
+        return result, rows, chips
 
     def identify(self, image: ImageSource, *, top_k: int = 5, threshold: float | None = None) -> list[Identification]:
         """Every face in ``image`` with its ``top_k`` nearest people; beyond the threshold it is 'unknown'."""
