@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from sightkit.cli._output import print_json, progress_bar, status
+from sightkit.cli._output import err_console, print_json, progress_bar, status
 from sightkit.cli._paths import relative_names
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ def train(
         print_json({"bundle": str(clf.path), "epochs_run": training.get("epochs_run"),
                     "stopped": training.get("stopped"), **_headline(report)})
         return
-    _print_metrics(report, title=f"held-out {report.get('scored', '')}")
+    _print_metrics(report, title=f"held out: {report.get('scored', '')}")
     typer.echo(f"model bundle: {clf.path}\nreport: {report.get('report_html')}")
 
 
@@ -144,12 +144,12 @@ def evaluate(
         status(f"skipped {path}: {reason}")
     status(f"scoring the {chosen.describe()}")
     out = out or bundle.parent / f"report-{data.stem}"
-    with progress_bar("evaluating", len(chosen.pairs), enabled=not json_out) as advance:
+    with progress_bar("evaluating", len(chosen.pairs), enabled=not json_out and err_console.is_terminal) as advance:
         report = clf.evaluate(chosen, out, batch_size=batch_size, progress=advance)
     if json_out:
         print_json(report)
         return
-    _print_metrics(report, title=report["scored"])
+    _print_metrics(report, title=f"scored: {report['scored']}")
     typer.echo(f"report: {report['report_html']}")
 
 
@@ -239,12 +239,14 @@ def _print_metrics(report: dict, title: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("metric", "value", title=title)
+    table = Table("metric", "value")
     for key, value in _headline(report).items():
         if key in ("split", "report_html"):
             continue
         table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
-    Console().print(table)
+    console = Console()
+    console.print(title, highlight=False, soft_wrap=True)
+    console.print(table)
 
 
 def _print_predictions(results: list[Prediction], top_k: int) -> None:
