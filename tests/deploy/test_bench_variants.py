@@ -40,8 +40,6 @@ def test_bench_of_an_onnx_file_and_two_sources(tiny_bundle: Path, tmp_path: Path
 
 
 def test_bench_option_errors(tiny_bundle: Path) -> None:
-    with pytest.raises(ConfigError, match="onnx-int8 needs real images"):
-        bench([tiny_bundle])
     with pytest.raises(ConfigError, match="--backends tflite"):
         bench([tiny_bundle], backends=["tflite"])
     with pytest.raises(ConfigError, match="--batch"):

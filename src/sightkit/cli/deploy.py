@@ -8,15 +8,15 @@ from typing import Optional
 
 import typer
 
-from sightkit.cli._output import err_console, print_json, status
+from sightkit.cli._output import print_json, status
 
 
 def export(
     bundle: Path = typer.Argument(..., help="A classify bundle (folder or .sightkit)."),
     fmt: str = typer.Option("onnx", "--format", help="Export format: onnx."),
     opset: int = typer.Option(17, help="ONNX opset, 7-20 (17 runs on ONNX Runtime 1.14+)."),
-    dynamic_batch: bool = typer.Option(False, "--dynamic-batch", help="Any batch size (default: batch 1)."),
-    out: Optional[Path] = typer.Option(None, help="Output file [default: BUNDLE.onnx]."),
+    dynamic_batch: bool = typer.Option(False, "--dynamic-batch", help="Any batch size (without it: batch 1)."),
+    out: Optional[Path] = typer.Option(None, help="Output file. \\[default: BUNDLE.onnx]"),
     samples: Optional[list[str]] = typer.Option(None, help="Real images for the parity check (files, folders, globs)."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
@@ -31,23 +31,24 @@ def export(
         print_json(result.to_dict())
         return
     parity = result.parity
-    err_console.print(f"wrote [bold]{result.path}[/bold] ({result.size_bytes / 2**20:.2f} MB, opset {result.opset}, "
-                      f"{'dynamic batch' if result.dynamic_batch else 'batch 1'}); parity on {parity['n']} inputs: "
-                      f"max |logit diff| {parity['max_abs_diff']:.2g}, top-1 agreement {parity['top1_agreement']:.0%}")
+    typer.echo(f"wrote {result.path} ({result.size_bytes / 2**20:.2f} MB, opset {result.opset}, "
+               f"{'dynamic batch' if result.dynamic_batch else 'batch 1'}); parity on {parity['n']} inputs: "
+               f"max |logit diff| {parity['max_abs_diff']:.2g}, top-1 agreement {parity['top1_agreement']:.0%}")
 
 
 def quantize(
     bundle: Path = typer.Argument(..., help="A classify bundle (folder or .sightkit)."),
     calib: Optional[Path] = typer.Option(None, help="Real images to calibrate on (folder, recursive)."),
-    val: Optional[Path] = typer.Option(None, help="Labelled images for the accuracy report [default: the rest of --calib]."),
-    out: Optional[Path] = typer.Option(None, help="Output file [default: BUNDLE-int8.onnx]."),
-    mode: str = typer.Option("static", help="static (calibrated QDQ) | dynamic (no calibration)."),
-    method: str = typer.Option("percentile", help="Calibration: percentile (99.999th) | minmax | entropy (KL)."),
+    val: Optional[Path] = typer.Option(None, help="Labelled images for the accuracy report. "
+                                                  "\\[default: the --calib images not used to calibrate]"),
+    out: Optional[Path] = typer.Option(None, help="Output file. \\[default: BUNDLE-int8.onnx]"),
+    mode: str = typer.Option("static", help="static (calibrated QDQ) or dynamic (no calibration)."),
+    method: str = typer.Option("percentile", help="Calibration: percentile (99.999th), minmax or entropy (KL)."),
     calib_size: int = typer.Option(256, help="Calibration images sampled from --calib."),
     per_channel: bool = typer.Option(True, "--per-channel/--per-tensor", help="Weight scales per output channel."),
     max_drop: Optional[float] = typer.Option(None, help="Refuse to write if top-1 drops more (percentage points)."),
     opset: int = typer.Option(17, help="ONNX opset (13-20 for static INT8)."),
-    dynamic_batch: bool = typer.Option(False, "--dynamic-batch", help="Any batch size (default: batch 1)."),
+    dynamic_batch: bool = typer.Option(False, "--dynamic-batch", help="Any batch size (without it: batch 1)."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """INT8-quantize a bundle to ONNX (static, calibrated on real images) and report the accuracy change."""
@@ -60,15 +61,14 @@ def quantize(
         print_json(result.to_dict())
         return
     info = result.to_dict()
-    err_console.print(f"wrote [bold]{result.path}[/bold] ({result.size_bytes / 2**20:.2f} MB, "
-                      f"{info['size_ratio']:.1f}x smaller than FP32; {result.mode}"
-                      f"{f', {result.method} on {result.n_calibration} images' if result.method else ''})")
+    typer.echo(f"wrote {result.path} ({result.size_bytes / 2**20:.2f} MB, {info['size_ratio']:.1f}x smaller than "
+               f"FP32; {result.mode}{f', {result.method} on {result.n_calibration} images' if result.method else ''})")
     acc = result.accuracy
     if acc is None:
         status("accuracy change not measured: give --val DATA (labelled images)")
     else:
-        err_console.print(f"top-1 on {acc['n']} images: FP32 {acc['fp32']:.4f} -> INT8 {acc['int8']:.4f} "
-                          f"(drop {acc['drop_points']:.2f} points, agreement {acc['agreement']:.2%})")
+        typer.echo(f"top-1 on {acc['n']} images: FP32 {acc['fp32']:.4f} -> INT8 {acc['int8']:.4f} "
+                   f"(drop {acc['drop_points']:.2f} points, agreement {acc['agreement']:.2%})")
 
 
 def prune(
@@ -76,17 +76,18 @@ def prune(
     data: Path = typer.Option(..., help="The training data of the bundle (same split is used)."),
     ratio: float = typer.Option(0.5, help="Share of each layer's channels to remove."),
     epochs: int = typer.Option(5, help="Fine-tuning epochs."),
-    lr: Optional[float] = typer.Option(None, help="Fine-tuning peak LR [default: 1/4 of the bundle's]."),
+    lr: Optional[float] = typer.Option(None, help="Fine-tuning peak LR. \\[default: 1/4 of the bundle's]"),
     max_minutes: Optional[float] = typer.Option(None, help="Stop fine-tuning after this many minutes."),
-    out: Optional[Path] = typer.Option(None, help="Run folder [default: runs/prune-ARCH-DATE]."),
+    out: Optional[Path] = typer.Option(None, help="Run folder. \\[default: runs/prune-ARCH-DATE]"),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
 ) -> None:
     """Structured channel pruning (torch-pruning), then fine-tuning; writes a normal bundle."""
     from sightkit.cli.classify import quiet_libraries
     from sightkit.core.bundle import read_meta
-    from sightkit.deploy.prune import prune_bundle
+    from sightkit.deploy.prune import check_ratio, prune_bundle
 
+    check_ratio(ratio)
     quiet_libraries()
     run_dir = out or _run_dir("prune", read_meta(bundle)["architecture"]["name"])
     result = prune_bundle(bundle, data, run_dir, ratio=ratio, epochs=epochs, lr=lr, max_minutes=max_minutes,
@@ -96,14 +97,15 @@ def prune(
 
 def distill(
     teacher: Path = typer.Argument(..., help="The teacher: a classify bundle."),
-    student: str = typer.Option(..., help="Student architecture: skcnn_tiny|skcnn_small|... or a timm name."),
+    student: str = typer.Option(..., help="Student architecture: skcnn_tiny, skcnn_small, skcnn_base or a "
+                                           "timm name."),
     data: Path = typer.Option(..., help="Training data (the teacher's; same split is used)."),
     epochs: int = typer.Option(10, help="Training epochs."),
     temperature: float = typer.Option(4.0, help="Softmax temperature of the soft labels."),
     alpha: float = typer.Option(0.7, help="Weight of the distillation term (1 - alpha: hard labels)."),
-    lr: Optional[float] = typer.Option(None, help="Peak LR [default: the teacher's]."),
+    lr: Optional[float] = typer.Option(None, help="Peak LR. \\[default: the teacher's]"),
     max_minutes: Optional[float] = typer.Option(None, help="Stop training after this many minutes."),
-    out: Optional[Path] = typer.Option(None, help="Run folder [default: runs/distill-STUDENT-DATE]."),
+    out: Optional[Path] = typer.Option(None, help="Run folder. \\[default: runs/distill-STUDENT-DATE]"),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
 ) -> None:
@@ -123,8 +125,10 @@ def bench(
     backends: str = typer.Option("torch,onnx,onnx-int8", help="Comma list of torch, onnx, onnx-int8."),
     batch: str = typer.Option("1,8,32", help="Comma list of batch sizes."),
     data: Optional[Path] = typer.Option(None, help="Labelled images for accuracy (and INT8 calibration)."),
-    calib: Optional[Path] = typer.Option(None, help="Calibration images for onnx-int8 [default: --data]."),
-    threads: Optional[int] = typer.Option(None, help="Threads for every backend [default: torch's]."),
+    calib: Optional[Path] = typer.Option(None, help="Calibration images for onnx-int8. \\[default: --data, else "
+                                                    "the bundle's recorded validation split]"),
+    threads: Optional[int] = typer.Option(None, min=1, help="Threads for every backend. \\[default: the "
+                                                            "process-wide setting, sightkit --threads]"),
     warmup: int = typer.Option(3, help="Warm-up calls per variant and batch size."),
     repeats: int = typer.Option(20, help="Timed calls per variant and batch size."),
     out: Optional[Path] = typer.Option(None, help="Folder for bench.json and accuracy_latency.png."),
@@ -142,7 +146,7 @@ def bench(
         return
     _print_bench(result)
     for path in written.values():
-        err_console.print(f"wrote {path}")
+        status(f"wrote {path}")
 
 
 def _run_dir(kind: str, name: str) -> Path:
@@ -159,30 +163,34 @@ def _int_list(text: str) -> list[int]:
 
 
 def _print_summary(summary: dict, json_out: bool) -> None:
+    """``field  value`` lines on stdout (values such as paths are never cut), or JSON."""
     if json_out:
         print_json(summary)
         return
-    from rich.table import Table
-
-    table = Table("field", "value")
+    width = max(map(len, summary))
     for key, value in summary.items():
-        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else f"{value:,}" if isinstance(value, int)
-                      else str(value))
-    err_console.print(table)
+        shown = f"{value:.4f}" if isinstance(value, float) else f"{value:,}" if isinstance(value, int) else str(value)
+        typer.echo(f"{key:<{width}}  {shown}")
 
 
 def _print_bench(result: dict) -> None:
+    """The results as a table that fits 80 columns for the default batches (names are never cut)."""
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
     batches = [str(b) for b in result["batches"]]
     small, large = batches[0], batches[1:]
-    table = Table("variant", "size MB", "peak RSS MB", f"p50 ms @{small}", f"p95 ms @{small}",
-                  *[f"img/s @{b}" for b in large], "accuracy",
-                  title=f"{result['threads']} threads, {result['warmup']} warm-up + {result['repeats']} repeats")
+    with_accuracy = any(v["accuracy"] is not None for v in result["variants"])
+    table = Table(box=box.SIMPLE_HEAD, title=f"{result['threads']} threads, {result['warmup']} warm-up + "
+                                             f"{result['repeats']} repeats")
+    table.add_column("variant", no_wrap=True)
+    for header in ("size\nMB", "peak RSS\nMB", f"p50 ms\nbatch {small}", f"p95 ms\nbatch {small}",
+                   *[f"img/s\nbatch {b}" for b in large], *(["top-1"] if with_accuracy else [])):
+        table.add_column(header, justify="right")
     for v in result["variants"]:
         latency = v["latency_ms"][small]
         table.add_row(v["name"], f"{v['file_size_mb']:.2f}", f"{v['peak_rss_mb']:.0f}", f"{latency['p50']:.2f}",
                       f"{latency['p95']:.2f}", *[f"{v['throughput_ips'][b]:,.0f}" for b in large],
-                      "-" if v["accuracy"] is None else f"{v['accuracy']:.4f}")
+                      *([] if not with_accuracy else ["-" if v["accuracy"] is None else f"{v['accuracy']:.4f}"]))
     Console().print(table)

@@ -1,14 +1,16 @@
 """``sightkit bench``: latency, throughput, file size, peak memory and accuracy per model variant.
 
 Each bundle is measured as the chosen backends: ``torch`` (eager PyTorch), ``onnx`` (FP32
-ONNX Runtime) and ``onnx-int8`` (static INT8, calibrated on real images); an ``.onnx`` file
-is measured as it is. All variants take the same inputs. Timing is round-robin: after
+ONNX Runtime) and ``onnx-int8`` (static INT8, calibrated on real images: ``calib``, else
+``data``, else the bundle's recorded validation split; without any of them the INT8 variant
+is skipped with a note); an ``.onnx`` file is measured as it is. All variants take the same inputs. Timing is round-robin: after
 ``warmup`` calls each, every repeat runs each variant once in turn, so load from other
 processes hits all of them alike and their ratios stay stable on a shared machine (the order
 alternates each round).
 Latency is reported as p50/p95 per call; throughput as images/s at the median.
 Every backend uses the same number of threads (``torch.set_num_threads`` and
-ONNX Runtime's ``intra_op_num_threads``).
+ONNX Runtime's ``intra_op_num_threads``): ``threads``, or else the process-wide setting
+(``torch.get_num_threads()``, which ``sightkit --threads N`` sets).
 
 Example:
     >>> result = bench(["runs/cifar/model"], batches=(1, 32), data="data/cifar/val")  # doctest: +SKIP
@@ -52,6 +54,7 @@ class _Variant:
     predictor: Predictor
     size_bytes: int
     peak_rss_mb: float | None = None
+    calibration: str | None = None  # what an INT8 variant was calibrated on
 
 
 def bench(bundles: Sequence[str | Path], backends: Sequence[str] = BACKENDS,
@@ -62,7 +65,8 @@ def bench(bundles: Sequence[str | Path], backends: Sequence[str] = BACKENDS,
 
     ``data``: labelled images for accuracy (and, without ``calib``, INT8 calibration).
     """
-    _check(backends, batches, warmup, repeats, threads, data or calib)
+    _check(backends, batches, warmup, repeats, threads)
+    pairs = _labelled_images(data) if data is not None else None  # a bad --data fails before any model loads
     previous_threads = torch.get_num_threads()
     threads = threads or previous_threads
     torch.set_num_threads(threads)
@@ -71,14 +75,23 @@ def bench(bundles: Sequence[str | Path], backends: Sequence[str] = BACKENDS,
             variants = []
             for bundle in bundles:
                 for backend in (["onnx"] if Path(bundle).suffix == ".onnx" else backends):
+                    images, described = None, None
+                    if backend == "onnx-int8":
+                        images, described = _calibration(Path(bundle), calib or data, status)
+                        if images is None:
+                            continue
                     _reset_peak_rss()
-                    status(f"preparing {bundle} [{backend}]")
-                    variant = _load(Path(bundle), backend, Path(tmp), calib or data, threads, len(bundles) > 1)
+                    status(f"preparing {bundle} ({backend})")
+                    variant = _load(Path(bundle), backend, Path(tmp), images, threads, len(bundles) > 1)
+                    variant.calibration = described
                     variant.predictor.logits(_inputs(variant.predictor, max(batches)))  # the largest batch's memory
                     variant.peak_rss_mb = _peak_rss_mb()
                     variants.append(variant)
+            if not variants:
+                raise ConfigError("nothing to benchmark: onnx-int8 needs images to calibrate on; give --calib DATA "
+                                  "or --data VAL, or add --backends torch,onnx")
             timings = {b: _time_round_robin(variants, b, warmup, repeats, status) for b in batches}
-            accuracy = _accuracies(variants, data, status) if data is not None else {}
+            accuracy = _accuracies(variants, pairs, str(data), status) if pairs is not None else {}
     finally:
         torch.set_num_threads(previous_threads)
     rows = []
@@ -86,11 +99,10 @@ def bench(bundles: Sequence[str | Path], backends: Sequence[str] = BACKENDS,
         latency = {str(b): _stats(timings[b][i]) for b in batches}
         rows.append({"name": v.name, "backend": v.backend, "source": v.source, "file_size_bytes": v.size_bytes,
                      "file_size_mb": round(v.size_bytes / 2**20, 3), "peak_rss_mb": v.peak_rss_mb,
-                     "accuracy": accuracy.get(v.name), "latency_ms": latency,
+                     "accuracy": accuracy.get(v.name), "calibration": v.calibration, "latency_ms": latency,
                      "throughput_ips": {str(b): round(b * 1000 / latency[str(b)]["p50"], 1) for b in batches}})
     return {"threads": threads, "batches": list(batches), "warmup": warmup, "repeats": repeats,
-            "data": None if data is None else str(data), "calibration": None if "onnx-int8" not in backends
-            else str(calib or data), "variants": rows}
+            "data": None if data is None else str(data), "variants": rows}
 
 
 def time_calls(functions: Sequence[Callable[[], Any]], warmup: int = 3, repeats: int = 20) -> list[list[float]]:
@@ -154,8 +166,7 @@ def plot_accuracy_latency(result: dict[str, Any]) -> Any:
     return figure
 
 
-def _check(backends: Sequence[str], batches: Sequence[int], warmup: int, repeats: int, threads: int | None,
-           images: Any) -> None:
+def _check(backends: Sequence[str], batches: Sequence[int], warmup: int, repeats: int, threads: int | None) -> None:
     unknown = [b for b in backends if b not in BACKENDS]
     if unknown or not backends:
         raise ConfigError(f"--backends {','.join(backends)}: choose from {','.join(BACKENDS)}")
@@ -163,11 +174,27 @@ def _check(backends: Sequence[str], batches: Sequence[int], warmup: int, repeats
         raise ConfigError("--batch: give batch sizes of at least 1, e.g. 1,8,32")
     if warmup < 0 or repeats < 1 or (threads is not None and threads < 1):
         raise ConfigError("--warmup must be >= 0, --repeats and --threads >= 1")
-    if "onnx-int8" in backends and images is None:
-        raise ConfigError("--backends onnx-int8 needs real images to calibrate on: give --data VAL or --calib DATA")
 
 
-def _load(bundle: Path, backend: str, tmp: Path, calib: Any, threads: int, many: bool) -> _Variant:
+def _calibration(bundle: Path, given: str | Path | None,
+                 status: Callable[[str], None]) -> tuple[str | Path | list[Path] | None, str | None]:
+    """INT8 calibration images of ``bundle`` and what they are: ``given``, else the bundle's
+    recorded validation split, else ``(None, None)`` after a note that INT8 is skipped."""
+    if given is not None:
+        return given, str(given)
+    from sightkit.tasks.classify.splits import recorded_split
+
+    pairs = recorded_split(bundle, "val")
+    if pairs:
+        status(f"onnx-int8: calibrating on the recorded validation split of {bundle} ({len(pairs)} images)")
+        return [path for path, _ in pairs], f"recorded validation split ({len(pairs)} images)"
+    why = "its training run had no validation split" if pairs == [] else "its validation images cannot be found"
+    status(f"onnx-int8 skipped for {bundle}: {why} (give --calib DATA or --data VAL to measure it)")
+    return None, None
+
+
+def _load(bundle: Path, backend: str, tmp: Path, calib: str | Path | list[Path] | None, threads: int,
+          many: bool) -> _Variant:
     name = f"{bundle.stem}:{backend}" if many else backend
     if bundle.suffix == ".onnx":
         return _Variant(bundle.stem, "onnx", str(bundle), load_onnx_predictor(bundle, threads=threads),
@@ -211,10 +238,14 @@ def _stats(seconds: list[float]) -> dict[str, float]:
             "mean": round(float(ms.mean()), 3)}
 
 
-def _accuracies(variants: list[_Variant], data: str | Path, status: Callable[[str], None]) -> dict[str, float]:
+def _labelled_images(data: str | Path) -> list[tuple[Path, str]]:
     from sightkit.data.discover import read_labelled_images
 
-    pairs = read_labelled_images(data)[0][:MAX_ACCURACY_IMAGES]
+    return read_labelled_images(data)[0][:MAX_ACCURACY_IMAGES]
+
+
+def _accuracies(variants: list[_Variant], pairs: list[tuple[Path, str]], data: str,
+                status: Callable[[str], None]) -> dict[str, float]:
     status(f"accuracy on {len(pairs)} images of {data}")
     decoded: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     result = {}

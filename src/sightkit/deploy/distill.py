@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sightkit.core.bundle import read_meta
-from sightkit.deploy.finetune import finetune, finetune_config
+from sightkit.deploy.finetune import check_data, finetune, finetune_config
 from sightkit.errors import ConfigError, DeployError
 from sightkit.tasks.classify.config import TrainConfig
 from sightkit.tasks.classify.lit_module import ClassificationModule
@@ -98,9 +98,11 @@ def distill_bundle(teacher: str | Path, student: str, data: str | Path, out: str
     meta = read_meta(teacher)
     if meta["task"] != TASK:
         raise DeployError(f"{teacher}: distillation supports '{TASK}' bundles, not '{meta['task']}' yet")
-    source = Predictor.from_bundle(teacher)
+    config = finetune_config(meta, model=student, epochs=epochs, lr=lr, max_minutes=max_minutes)
+    check_data(data)
     arch = meta["architecture"]
-    model = create_model(student, num_classes=len(source.classes), in_chans=arch["in_chans"])
+    model = create_model(student, num_classes=len(meta["classes"]), in_chans=arch["in_chans"])
+    source = Predictor.from_bundle(teacher)
     summary: dict[str, Any] = {"teacher": str(teacher), "teacher_architecture": arch["name"], "student": student,
                                "temperature": temperature, "alpha": alpha,
                                "teacher_params": _params(source.model), "student_params": _params(model)}
@@ -108,7 +110,6 @@ def distill_bundle(teacher: str | Path, student: str, data: str | Path, out: str
                 if k not in ("metrics", "pruning", "format_version", "sightkit_version", "created")}
     new_meta["architecture"] = {"name": student, "in_chans": arch["in_chans"], "num_classes": len(source.classes)}
     new_meta["distillation"] = dict(summary)
-    config = finetune_config(meta, model=student, epochs=epochs, lr=lr, max_minutes=max_minutes)
     n = len(source.classes)
     result = finetune(model, data, new_meta, out, config, progress=progress, status=status,
                       module_factory=lambda m, c: DistillationModule(m, source.model, n, c, temperature, alpha))

@@ -25,6 +25,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from sightkit.core.bundle import save_bundle
+from sightkit.core.folders import removed_on_failure
 from sightkit.data.dataset import ImageDataset
 from sightkit.data.discover import discover
 from sightkit.data.transforms import build_eval_transform, build_train_transform
@@ -52,10 +53,19 @@ def finetune_config(meta: dict[str, Any], **overrides: Any) -> TrainConfig:
     return make_config(**{**base, **{k: v for k, v in overrides.items() if v is not None}})
 
 
+def check_data(data: str | Path) -> None:
+    """Raise :class:`DataError` when ``--data`` does not exist (before any model is loaded or pruned)."""
+    if not Path(data).exists():
+        raise DataError(f"--data {data}: no such folder or file; give the data the model was trained on")
+
+
 def finetune(model: nn.Module, data: str | Path, meta: dict[str, Any], run_dir: str | Path, config: TrainConfig, *,
              module_factory: ModuleFactory | None = None, progress: bool = True,
              status: Callable[[str], None] = log.info) -> FinetuneResult:
-    """Train ``model`` on ``data`` with ``meta``'s preprocessing; save ``RUN/model`` and ``RUN/report``."""
+    """Train ``model`` on ``data`` with ``meta``'s preprocessing; save ``RUN/model`` and ``RUN/report``.
+
+    A run folder that this call creates is removed again if training fails.
+    """
     from sightkit.engine.trainer import build_trainer
     from sightkit.tasks.classify.calibration import fit_temperature
     from sightkit.tasks.classify.evaluate import evaluate
@@ -77,28 +87,30 @@ def finetune(model: nn.Module, data: str | Path, meta: dict[str, Any], run_dir: 
         raise DataError(f"DATA {data}: no training image could be decoded")
     model.train()  # Lightning keeps the modes it is given; a model from a Predictor is in eval mode
     module = (module_factory or (lambda m, c: ClassificationModule(m, len(splits.classes), c)))(model, config)
-    trainer = build_trainer(run_dir, max_epochs=config.epochs, monitor="val_acc", device=config.device,
-                            max_minutes=config.max_minutes, progress=progress)
-    trainer.fit(module, *_loaders(train_ds, val_ds, config))
-    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    if best and Path(best).is_file():
-        module.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
+    with removed_on_failure(run_dir):  # a failed run leaves no folder behind
+        trainer = build_trainer(run_dir, max_epochs=config.epochs, monitor="val_acc", device=config.device,
+                                max_minutes=config.max_minutes, progress=progress)
+        trainer.fit(module, *_loaders(train_ds, val_ds, config))
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        if best and Path(best).is_file():
+            module.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
 
-    new_meta = {**meta, "calibration": {"temperature": 1.0},
-                "training": {"config": config.model_dump(), "data": str(data), "epochs_run": trainer.current_epoch,
-                             "splits": splits.summary()}}
-    predictor = Predictor(module.model.cpu(), new_meta)
-    val_logits = torch.cat([lg for _, lg, _ in predictor.iter_logits([s.path for s in val_ds.samples]) if lg.numel()])
-    temperature = fit_temperature(val_logits, torch.tensor([s.label for s in val_ds.samples]))
-    new_meta["calibration"] = {"temperature": temperature, "fitted_on": "val", "method": "temperature scaling"}
-    predictor.temperature, predictor.meta = temperature, new_meta
-    split_name = "test" if splits.test else "val"
-    held_out = [(s.path, splits.classes[s.label]) for s in (splits.test or splits.val)]
-    report = evaluate(predictor, held_out, run_dir / "report")
-    report["split"] = split_name
-    new_meta["metrics"] = {"split": split_name, **{k: report[k] for k in ("accuracy", "macro_f1", "ece")}}
-    bundle_path = save_bundle(run_dir / "model", module.model.state_dict(), new_meta)
-    return FinetuneResult(run_dir, bundle_path, new_meta, report, held_out)
+        new_meta = {**meta, "calibration": {"temperature": 1.0},
+                    "training": {"config": config.model_dump(), "data": str(data), "epochs_run": trainer.current_epoch,
+                                 "splits": splits.summary()}}
+        predictor = Predictor(module.model.cpu(), new_meta)
+        val_logits = torch.cat([lg for _, lg, _ in predictor.iter_logits([s.path for s in val_ds.samples])
+                                if lg.numel()])
+        temperature = fit_temperature(val_logits, torch.tensor([s.label for s in val_ds.samples]))
+        new_meta["calibration"] = {"temperature": temperature, "fitted_on": "val", "method": "temperature scaling"}
+        predictor.temperature, predictor.meta = temperature, new_meta
+        split_name = "test" if splits.test else "val"
+        held_out = [(s.path, splits.classes[s.label]) for s in (splits.test or splits.val)]
+        report = evaluate(predictor, held_out, run_dir / "report")
+        report["split"] = split_name
+        new_meta["metrics"] = {"split": split_name, **{k: report[k] for k in ("accuracy", "macro_f1", "ece")}}
+        bundle_path = save_bundle(run_dir / "model", module.model.state_dict(), new_meta)
+        return FinetuneResult(run_dir, bundle_path, new_meta, report, held_out)
 
 
 def _loaders(train_ds: ImageDataset, val_ds: ImageDataset, config: TrainConfig) -> tuple[DataLoader, DataLoader]:

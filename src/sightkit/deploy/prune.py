@@ -24,7 +24,7 @@ from torch import nn
 
 from sightkit.core.bundle import read_meta
 from sightkit.core.channels import channel_recipe
-from sightkit.deploy.finetune import finetune, finetune_config
+from sightkit.deploy.finetune import check_data, finetune, finetune_config
 from sightkit.errors import ConfigError, DeployError
 from sightkit.tasks.classify.model import create_model
 from sightkit.tasks.classify.predict import TASK, Predictor
@@ -46,11 +46,13 @@ def prune_bundle(bundle: str | Path, data: str | Path, out: str | Path, *, ratio
                  lr: float | None = None, max_minutes: float | None = None, round_to: int | None = None,
                  progress: bool = True, status: Callable[[str], None] = log.info) -> PruneResult:
     """Prune ``ratio`` of the channels of ``bundle``, fine-tune on ``data``, save ``out/model``."""
-    if not 0.0 < ratio < 1.0:
-        raise ConfigError(f"--ratio {ratio}: give the share of channels to remove, in (0, 1)")
+    check_ratio(ratio)
     meta = read_meta(bundle)
     if meta["task"] != TASK:
         raise DeployError(f"{bundle}: pruning supports '{TASK}' bundles, not '{meta['task']}' yet")
+    base_lr = finetune_config(meta).lr
+    config = finetune_config(meta, epochs=epochs, lr=lr or base_lr * FINETUNE_LR_FACTOR, max_minutes=max_minutes)
+    check_data(data)
     source = Predictor.from_bundle(bundle)
     model, arch = source.model, meta["architecture"]
     example = torch.zeros(1, arch["in_chans"], source.size, source.size)
@@ -66,8 +68,6 @@ def prune_bundle(bundle: str | Path, data: str | Path, out: str | Path, *, ratio
     new_meta = {k: v for k, v in meta.items() if k not in ("metrics", "format_version", "sightkit_version", "created")}
     new_meta["architecture"] = {**arch, "channels": channel_recipe(pruned, reference)}
     new_meta["pruning"] = summary
-    base_lr = finetune_config(meta).lr
-    config = finetune_config(meta, epochs=epochs, lr=lr or base_lr * FINETUNE_LR_FACTOR, max_minutes=max_minutes)
     result = finetune(pruned, data, new_meta, out, config, progress=progress, status=status)
     from sightkit.tasks.classify.evaluate import evaluate
 
@@ -75,6 +75,16 @@ def prune_bundle(bundle: str | Path, data: str | Path, out: str | Path, *, ratio
     summary["accuracy_after"] = result.report["accuracy"]
     summary["split"] = result.report["split"]
     return PruneResult(result.bundle_path, summary)
+
+
+def check_ratio(ratio: float) -> None:
+    """Raise :class:`ConfigError` unless ``ratio`` (the share of channels to remove) is in (0, 1).
+
+    Example:
+        >>> check_ratio(0.5)
+    """
+    if not 0.0 < ratio < 1.0:
+        raise ConfigError(f"--ratio {ratio}: give the share of channels to remove, in (0, 1)")
 
 
 def prune_model(model: nn.Module, example: torch.Tensor, num_classes: int, ratio: float,
