@@ -3,10 +3,10 @@
 Each bundle is measured as the chosen backends: ``torch`` (eager PyTorch), ``onnx`` (FP32
 ONNX Runtime) and ``onnx-int8`` (static INT8, calibrated on real images: ``calib``, else
 ``data``, else the bundle's recorded validation split; without any of them the INT8 variant
-is skipped with a note); an ``.onnx`` file is measured as it is. All variants take the same inputs. Timing is round-robin: after
-``warmup`` calls each, every repeat runs each variant once in turn, so load from other
-processes hits all of them alike and their ratios stay stable on a shared machine (the order
-alternates each round).
+is skipped with a note); an ``.onnx`` file is measured as it is. All variants take the same
+inputs. Timing is round-robin: after ``warmup`` calls each, every repeat runs each variant
+once in turn, so load from other processes hits all of them alike and their ratios stay
+stable on a shared machine (the order alternates each round).
 Latency is reported as p50/p95 per call; throughput as images/s at the median.
 Every backend uses the same number of threads (``torch.set_num_threads`` and
 ONNX Runtime's ``intra_op_num_threads``): ``threads``, or else the process-wide setting
