@@ -50,3 +50,11 @@ def test_time_calls_is_round_robin_in_alternating_order() -> None:
     order: list[str] = []
     times = time_calls([lambda: order.append("a"), lambda: order.append("b")], warmup=1, repeats=3)
     assert order == ["a", "b", "a", "b", "b", "a", "a", "b"] and len(times[1]) == 3
+
+
+def test_bench_names_two_bundles_with_the_same_stem_by_their_folders(tiny_bundle: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = shutil.copytree(tiny_bundle, tmp_path / "other" / tiny_bundle.name)
+    result = bench([tiny_bundle, copy], backends=["torch"], batches=(1,), warmup=0, repeats=1)
+    assert [v["name"] for v in result["variants"]] == [f"{tiny_bundle.parent.name}/tiny:torch", "other/tiny:torch"]

@@ -73,7 +73,8 @@ def bench(bundles: Sequence[str | Path], backends: Sequence[str] = BACKENDS,
     try:
         with tempfile.TemporaryDirectory(prefix="sightkit-bench-") as tmp:
             variants = []
-            for bundle in bundles:
+            labels = _labels([Path(b) for b in bundles])
+            for bundle, label in zip(bundles, labels):
                 for backend in (["onnx"] if Path(bundle).suffix == ".onnx" else backends):
                     images, described = None, None
                     if backend == "onnx-int8":
@@ -82,7 +83,7 @@ def bench(bundles: Sequence[str | Path], backends: Sequence[str] = BACKENDS,
                             continue
                     _reset_peak_rss()
                     status(f"preparing {bundle} ({backend})")
-                    variant = _load(Path(bundle), backend, Path(tmp), images, threads, len(bundles) > 1)
+                    variant = _load(Path(bundle), backend, Path(tmp), images, threads, label)
                     variant.calibration = described
                     variant.predictor.logits(_inputs(variant.predictor, max(batches)))  # the largest batch's memory
                     variant.peak_rss_mb = _peak_rss_mb()
@@ -193,11 +194,21 @@ def _calibration(bundle: Path, given: str | Path | None,
     return None, None
 
 
+def _labels(bundles: list[Path]) -> list[str | None]:
+    """How each source is named in variant names: nothing for one, else its stem (with its folder
+    when two stems are alike, e.g. ``a/model`` and ``b/model``)."""
+    if len(bundles) == 1:
+        return [None if bundles[0].suffix != ".onnx" else bundles[0].stem]
+    if len({(b.stem, b.suffix == ".onnx") for b in bundles}) == len(bundles):  # "x" and "x.onnx" do not clash
+        return [b.stem for b in bundles]
+    return [f"{b.parent.name}/{b.stem}" for b in bundles]
+
+
 def _load(bundle: Path, backend: str, tmp: Path, calib: str | Path | list[Path] | None, threads: int,
-          many: bool) -> _Variant:
-    name = f"{bundle.stem}:{backend}" if many else backend
+          label: str | None) -> _Variant:
+    name = backend if label is None else label if bundle.suffix == ".onnx" else f"{label}:{backend}"
     if bundle.suffix == ".onnx":
-        return _Variant(bundle.stem, "onnx", str(bundle), load_onnx_predictor(bundle, threads=threads),
+        return _Variant(name, "onnx", str(bundle), load_onnx_predictor(bundle, threads=threads),
                         bundle.stat().st_size)
     if backend == "torch":
         weights = bundle / "weights.safetensors" if bundle.is_dir() else bundle
