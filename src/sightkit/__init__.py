@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+from sightkit.core.threads import set_threads  # noqa: E402  (no heavy imports)
+
 if TYPE_CHECKING:
     from sightkit.tasks.classify.api import Classifier
     from sightkit.tasks.enhance.api import Upscaler
     from sightkit.tasks.face.api import FaceGallery
 
-__all__ = ["Classifier", "FaceGallery", "Upscaler", "__version__"]
+__all__ = ["Classifier", "FaceGallery", "Upscaler", "__version__", "set_threads"]
 
 
 def __getattr__(name: str) -> Any:

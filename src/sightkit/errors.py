@@ -45,3 +45,25 @@ class FaceError(SightkitError):
 
 class GalleryError(SightkitError):
     """A face gallery that cannot be used: not a gallery, from a newer sightkit, unknown person."""
+
+
+def user_error_message(exc: BaseException) -> str | None:
+    """The one-line message for an error the user can fix, or None for a bug.
+
+    A :class:`SightkitError` gives its own message; a pydantic ``ValidationError`` (an option
+    value that a config model refused) gives ``--option: reason`` per field.
+
+    Example:
+        >>> user_error_message(ConfigError("--epochs must be at least 1"))
+        '--epochs must be at least 1'
+    """
+    if isinstance(exc, SightkitError):
+        return str(exc)
+    if type(exc).__name__ == "ValidationError" and type(exc).__module__.startswith("pydantic"):
+        parts = []
+        for error in exc.errors():  # type: ignore[attr-defined]
+            field = "--" + "-".join(str(p) for p in error.get("loc", ())).replace("_", "-")
+            reason = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+            parts.append(f"{field}: {reason}" if field != "--" else reason)
+        return "; ".join(parts)
+    return None

@@ -8,11 +8,15 @@ shows the traceback instead.
 from __future__ import annotations
 
 import sys
+import traceback
+from typing import Optional
 
 import typer
 
 from sightkit import __version__
 from sightkit.cli import classify, demo, deploy, enhance, explain, face, info
+from sightkit.cli._help import is_help_shown, usage_error_line, use_readable_metavars
+from sightkit.core.threads import THREADS_ENV_VAR
 
 app = typer.Typer(
     name="sightkit",
@@ -39,29 +43,52 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
+    threads: Optional[int] = typer.Option(
+        None, "--threads", min=1, envvar=THREADS_ENV_VAR, show_envvar=True,
+        help="Compute threads for PyTorch, ONNX Runtime and OpenCV, and the cap on loader workers "
+             "\\[default: every core]."),
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     """sightkit: recognise what is in images."""
+    if threads is not None:
+        from sightkit.core.threads import set_threads
+
+        set_threads(threads)
 
 
 def run() -> None:
-    """Console entry point: run the app and turn errors into one clear line."""
-    from sightkit.errors import SightkitError
+    """Console entry point: run the app and turn every user error into one ``error:`` line, exit 2.
 
+    ``--debug`` prints the traceback instead of the line, with the same exit code.
+    """
     debug = "--debug" in sys.argv
     try:
-        app(prog_name="sightkit")
-    except SightkitError as exc:
-        if debug:
-            raise
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        from sightkit.core.threads import prepare_process
+
+        prepare_process()  # before torch is imported: its thread pools read the environment once
+        use_readable_metavars()
+        code = typer.main.get_command(app).main(args=sys.argv[1:], prog_name="sightkit", standalone_mode=False)
     except KeyboardInterrupt:
         typer.echo("interrupted (a training run can be continued with --resume --out RUN_DIR)", err=True)
         sys.exit(130)
-    except Exception as exc:  # an unexpected failure: still one line unless --debug
-        if debug:
-            raise
-        typer.echo(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
-        sys.exit(1)
+    except Exception as exc:
+        from sightkit.errors import user_error_message
+
+        if is_help_shown(exc):
+            sys.exit(2)
+        message = usage_error_line(exc) or user_error_message(exc)
+        if message is not None:
+            _fail(message, 2, debug)
+        _fail(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)", 1, debug)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int, debug: bool) -> None:
+    """Print the traceback (``--debug``) or one ``error:`` line, then exit with ``code``."""
+    if debug:
+        traceback.print_exc()
+    else:
+        sys.stdout.flush()
+        typer.echo(f"error: {message}", err=True)
+    sys.exit(code)

@@ -1,0 +1,136 @@
+"""Compute threads: one setting for PyTorch, ONNX Runtime, OpenCV and data-loader workers.
+
+``sightkit --threads N``, ``SIGHTKIT_THREADS=N`` or :func:`set_threads` choose the number of
+compute threads; without them every core is used. Either way the thread pools are set up to
+share the CPU well with other processes (see ``docs/threads.md`` for the measurements):
+
+- **Waiting threads sleep instead of spinning.** PyTorch's OpenMP pool (libgomp) and ONNX
+  Runtime's pool busy-wait between operations by default. When other processes keep the
+  cores busy, a spinning thread burns the time slice its partner needs to finish the same
+  operation, and every operation waits for the scheduler: a 2-thread PyTorch job beside two
+  others ran at 0.04-0.09 of its idle speed. :func:`prepare_process` sets
+  ``OMP_WAIT_POLICY=PASSIVE`` (unless the user set it) before PyTorch starts, and ONNX Runtime
+  sessions turn spinning off.
+- **Loader workers only on cores the compute threads leave free** (:func:`loader_workers`).
+
+Example:
+    >>> import sightkit
+    >>> sightkit.set_threads(2)          # torch, ONNX Runtime sessions made later, OpenCV
+    2
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+THREADS_ENV_VAR = "SIGHTKIT_THREADS"
+WAIT_POLICY_ENV_VARS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
+
+_threads: int | None = None  # set by set_threads(); None = the default
+
+
+def cpu_count() -> int:
+    """Cores this process may run on (its CPU affinity, not the whole machine)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def prepare_process() -> None:
+    """Set the thread pools' environment; call before ``import torch`` (they read it once).
+
+    Does nothing to a variable the user has set. Called by the ``sightkit`` command and by
+    :func:`set_threads`; in a Python program that imports torch first, set
+    ``OMP_WAIT_POLICY=PASSIVE`` yourself to get the same behaviour on a busy machine.
+    """
+    if not any(name in os.environ for name in WAIT_POLICY_ENV_VARS):
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    requested = _from_env()
+    if requested is not None:
+        os.environ.setdefault("OMP_NUM_THREADS", str(requested))
+
+
+def set_threads(threads: int | None) -> int:
+    """Use ``threads`` compute threads in PyTorch, ONNX Runtime sessions created later and OpenCV.
+
+    ``None`` goes back to the default (``SIGHTKIT_THREADS`` or every core). Returns the
+    number now in use.
+
+    Example:
+        >>> set_threads(1)
+        1
+    """
+    global _threads
+    if threads is not None and threads < 1:
+        from sightkit.errors import ConfigError
+
+        raise ConfigError(f"--threads {threads}: give at least 1")
+    if "torch" not in sys.modules:
+        prepare_process()
+    _threads = threads
+    count = compute_threads()
+    import torch
+
+    torch.set_num_threads(count)
+    try:  # allowed once per process, before any inter-op work
+        torch.set_num_interop_threads(count)
+    except RuntimeError:
+        pass
+    if "cv2" in sys.modules:
+        sys.modules["cv2"].setNumThreads(count)
+    return count
+
+
+def compute_threads() -> int:
+    """The number of compute threads to use: :func:`set_threads`, else ``SIGHTKIT_THREADS``, else every core.
+
+    Example:
+        >>> compute_threads() >= 1
+        True
+    """
+    if _threads is not None:
+        return _threads
+    return _from_env() or cpu_count()
+
+
+def configure_onnxruntime(options: Any, threads: int | None = None) -> Any:
+    """Set an ``onnxruntime.SessionOptions``' threads (``threads`` or :func:`compute_threads`), no spinning.
+
+    Example:
+        >>> import onnxruntime as ort
+        >>> options = configure_onnxruntime(ort.SessionOptions())
+        >>> options.intra_op_num_threads == compute_threads()
+        True
+    """
+    options.intra_op_num_threads = threads or compute_threads()
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return options
+
+
+def loader_workers(requested: int | None, compute: int | None = None, limit: int = 4) -> int:
+    """Data-loader worker processes: ``requested`` if given, else the cores compute leaves free (at most ``limit``).
+
+    Example:
+        >>> loader_workers(None, compute=2)   # on a 2-core machine: 0, decoding in the main process
+        0
+    """
+    if requested is not None:
+        return requested
+    spare = cpu_count() - (compute if compute is not None else compute_threads())
+    return max(0, min(limit, spare))
+
+
+def _from_env() -> int | None:
+    value = os.environ.get(THREADS_ENV_VAR, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        from sightkit.errors import ConfigError
+
+        raise ConfigError(f"{THREADS_ENV_VAR}={value}: give a whole number of threads, at least 1")
+    return int(value)

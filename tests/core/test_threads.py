@@ -1,0 +1,71 @@
+"""Thread settings reach PyTorch, ONNX Runtime sessions and the loader-worker choice."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from sightkit.core import threads
+from sightkit.errors import ConfigError
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads(monkeypatch):
+    import torch
+
+    before = torch.get_num_threads()
+    monkeypatch.delenv(threads.THREADS_ENV_VAR, raising=False)
+    yield
+    threads._threads = None
+    torch.set_num_threads(before)
+
+
+def test_set_threads_reaches_torch_and_is_the_default_for_onnxruntime():
+    import onnxruntime as ort
+    import torch
+
+    assert threads.set_threads(1) == 1
+    assert torch.get_num_threads() == 1
+    options = threads.configure_onnxruntime(ort.SessionOptions())
+    assert options.intra_op_num_threads == 1 and options.inter_op_num_threads == 1
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert threads.configure_onnxruntime(ort.SessionOptions(), threads=3).intra_op_num_threads == 3
+
+
+def test_environment_variable_is_the_default_and_set_threads_none_returns_to_it(monkeypatch):
+    monkeypatch.setenv(threads.THREADS_ENV_VAR, "1")
+    assert threads.compute_threads() == 1
+    threads.set_threads(2)
+    assert threads.compute_threads() == 2
+    threads.set_threads(None)
+    assert threads.compute_threads() == 1
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two"])
+def test_bad_environment_values_are_config_errors(monkeypatch, value):
+    monkeypatch.setenv(threads.THREADS_ENV_VAR, value)
+    with pytest.raises(ConfigError, match=threads.THREADS_ENV_VAR):
+        threads.compute_threads()
+    with pytest.raises(ConfigError):
+        threads.set_threads(0)
+
+
+def test_loader_workers_use_only_cores_compute_leaves_free():
+    cores = threads.cpu_count()
+    assert threads.loader_workers(None, compute=cores) == 0
+    assert threads.loader_workers(None, compute=1, limit=1) == (1 if cores > 1 else 0)
+    assert threads.loader_workers(3, compute=cores) == 3  # an explicit request is kept
+
+
+def test_prepare_process_sets_passive_waiting_unless_the_user_chose():
+    code = ("import os; from sightkit.core.threads import prepare_process; prepare_process(); "
+            "print(os.environ.get('OMP_WAIT_POLICY'), os.environ.get('OMP_NUM_THREADS'))")
+    env = {k: v for k, v in os.environ.items() if k not in threads.WAIT_POLICY_ENV_VARS + ("OMP_NUM_THREADS",)}
+    run = lambda extra: subprocess.run([sys.executable, "-c", code], env={**env, **extra}, capture_output=True,
+                                       text=True, check=True).stdout.split()
+    assert run({}) == ["PASSIVE", "None"]
+    assert run({"SIGHTKIT_THREADS": "1"}) == ["PASSIVE", "1"]
+    assert run({"GOMP_SPINCOUNT": "300000"}) == ["None", "None"]
