@@ -18,7 +18,8 @@ class RelativeNames:
 def relative_names(paths: Sequence[str]) -> RelativeNames:
     """Paths relative to their common folder, so a table shows ``cat/1.jpg`` rather than a cut absolute path.
 
-    Entries that are not files on disk (``<image 0>``) are kept as they are.
+    Entries that are not files on disk (``<image 0>``) are kept as they are; paths that share
+    only the file system root stay absolute.
 
     Example:
         >>> relative_names(["/data/pets/cat/1.jpg", "/data/pets/dog/2.jpg"])
@@ -28,5 +29,7 @@ def relative_names(paths: Sequence[str]) -> RelativeNames:
     if not files:
         return RelativeNames("", list(paths))
     root = os.path.commonpath([os.path.dirname(p) for p in files])
+    if os.path.dirname(root) == root:  # only the file system root in common: full paths say more
+        return RelativeNames("", [p if p.startswith("<") else os.path.abspath(p) for p in paths])
     names = [p if p.startswith("<") else os.path.relpath(os.path.abspath(p), root) for p in paths]
     return RelativeNames(root, names)

@@ -250,18 +250,28 @@ def _print_metrics(report: dict, title: str) -> None:
 
 
 def _print_predictions(results: list[Prediction], top_k: int) -> None:
-    """The predictions as a table on stdout: image names relative to their common folder, labels whole."""
+    """The predictions as a table on stdout, readable at 80 columns.
+
+    Images are named relative to the folder that holds them all (named above the table); each
+    prediction cell lists the label and its probability, then the other top-k candidates, one per
+    line, so class names stay whole.
+    """
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     names = relative_names([r.path for r in results])
-    label_width = max((len(label) for r in results for label, _ in r.topk[:1]), default=5)
     table = Table(title=f"folder: {names.root}" if names.root else None, title_justify="left")
     table.add_column("image", overflow="fold", ratio=1)
-    table.add_column("label", no_wrap=True, min_width=min(label_width, 32))
-    table.add_column("score", justify="right", no_wrap=True)
-    table.add_column(f"top-{top_k}", ratio=1)
+    table.add_column(f"label and top-{top_k}" if top_k > 1 else "label")
     for r, name in zip(results, names.names):
-        top = ", ".join(f"{label} {score:.2f}" for label, score in r.topk)
-        table.add_row(name, r.label, f"{r.score:.3f}", r.error or top)
-    Console().print(table)
+        table.add_row(name, Text(r.error, overflow="fold") if r.error else Text("\n".join(_prediction_lines(r)),
+                                                                                no_wrap=True))
+    Console().print(table, highlight=False)
+
+
+def _prediction_lines(result: Prediction) -> list[str]:
+    """The label and its probability, then the other top-k candidates (all of them after 'unknown')."""
+    decided = result.label == result.topk[0][0]  # else "unknown": below --min-confidence
+    first = f"{result.label} {result.score:.3f}" if decided else result.label
+    return [first, *(f"  {label} {score:.3f}" for label, score in result.topk[1 if decided else 0:])]
