@@ -69,3 +69,42 @@ def test_prepare_process_sets_passive_waiting_unless_the_user_chose():
     assert run({}) == ["PASSIVE", "None"]
     assert run({"SIGHTKIT_THREADS": "1"}) == ["PASSIVE", "1"]
     assert run({"GOMP_SPINCOUNT": "300000"}) == ["None", "None"]
+
+
+def _sleepy_call(per_thread: dict[int, float]):
+    import time
+
+    import torch
+
+    def call() -> int:
+        count = torch.get_num_threads()
+        time.sleep(per_thread[count])
+        return count
+    return call
+
+
+def test_fastest_thread_count_keeps_the_faster_count_per_key():
+    import torch
+
+    cores = threads.cpu_count()
+    if cores == 1:
+        pytest.skip("one core: nothing to choose")
+    chooser = threads.FastestThreadCount(trials=2)
+    slow_many = _sleepy_call({1: 0.001, cores: 0.02})
+    used = [chooser.run("small", slow_many) for _ in range(6)]
+    assert sorted(used[:4]) == [1, 1, cores, cores]  # the trials alternate
+    assert chooser.chosen("small") == 1 and used[4:] == [1, 1]
+    fast_many = _sleepy_call({1: 0.02, cores: 0.001})
+    for _ in range(5):
+        chooser.run("large", fast_many)
+    assert chooser.chosen("large") == cores
+    assert torch.get_num_threads() == threads.compute_threads()  # restored after each call
+
+
+def test_fastest_thread_count_obeys_an_explicit_count():
+    import torch
+
+    threads.set_threads(1)
+    chooser = threads.FastestThreadCount(trials=1)
+    assert [chooser.run("k", torch.get_num_threads) for _ in range(3)] == [1, 1, 1]
+    assert chooser.chosen("k") is None

@@ -23,7 +23,11 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+import time
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 THREADS_ENV_VAR = "SIGHTKIT_THREADS"
 WAIT_POLICY_ENV_VARS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
@@ -123,6 +127,54 @@ def loader_workers(requested: int | None, compute: int | None = None, limit: int
         return requested
     spare = cpu_count() - (compute if compute is not None else compute_threads())
     return max(0, min(limit, spare))
+
+
+class FastestThreadCount:
+    """Run each call with whichever of 1 thread and :func:`compute_threads` is faster for its kind of input.
+
+    Small work (a 28 px image, one at a time) runs faster on one thread than on two, even
+    on an idle machine: the second thread costs a wake-up per operation and saves little.
+    The first ``2 * trials`` calls of each ``key`` (e.g. the batch shape) alternate the two
+    counts and keep the faster; they are the real calls, so nothing is computed twice. An
+    explicit thread count (:func:`set_threads`, ``SIGHTKIT_THREADS``) is used as it is.
+
+    Example:
+        >>> chooser = FastestThreadCount()
+        >>> logits = chooser.run(tuple(batch.shape), lambda: model(batch))  # doctest: +SKIP
+    """
+
+    def __init__(self, trials: int = 3) -> None:
+        self.trials = trials
+        self._trials: dict[Hashable, list[tuple[int, float]]] = {}
+        self._chosen: dict[Hashable, int] = {}
+
+    def run(self, key: Hashable, call: Callable[[], T]) -> T:
+        """``call()`` under the thread count chosen (or being tried) for ``key``."""
+        import torch
+
+        most = compute_threads()
+        if _threads is not None or _from_env() is not None or most == 1:
+            return call()
+        trials = self._trials.setdefault(key, [])
+        count = self._chosen.get(key) or (1, most)[len(trials) % 2]
+        previous = torch.get_num_threads()
+        torch.set_num_threads(count)
+        try:
+            start = time.perf_counter()
+            result = call()
+            elapsed = time.perf_counter() - start
+        finally:
+            torch.set_num_threads(previous)
+        if key not in self._chosen:
+            trials.append((count, elapsed))
+            if len(trials) >= 2 * self.trials:
+                fastest = {c: min(t for n, t in trials if n == c) for c, _ in trials}
+                self._chosen[key] = min(fastest, key=fastest.__getitem__)
+        return result
+
+    def chosen(self, key: Hashable) -> int | None:
+        """The thread count chosen for ``key``, once its trials are done (else None)."""
+        return self._chosen.get(key)
 
 
 def _from_env() -> int | None:
