@@ -66,7 +66,8 @@ def test_enroll_without_a_face_writes_nothing(cli, tmp_path, db, no_face_file):
 
 
 def test_options_are_checked_before_the_gallery_is_made(cli, tmp_path, astronaut_file):
-    for args in (["--pick", "smallest"], ["--from-folders", tmp_path / "none"], ["--from-folders", tmp_path]):
+    for args in (["--pick", "smallest"], ["--upsample", "9"], ["--from-folders", tmp_path / "none"],
+                 ["--from-folders", tmp_path]):
         code, out, err = cli("face", "enroll", "a", astronaut_file, "-g", tmp_path / "g.db", *args)
         assert code == 2 and one_error_line(err), args
     assert cli("face", "enroll", "-g", tmp_path / "g.db")[2].startswith("error: give the person's NAME and IMAGES")
