@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+import rich
 
 from sightkit import Classifier
 from sightkit.errors import ModelError
@@ -25,9 +26,11 @@ def test_python_api_training_prints_no_library_chatter(tiny_dataset: Path, tmp_p
     from sightkit.tasks.classify import evaluate, train  # noqa: F401
 
     filters_before = list(warnings.filters)
-    clf = Classifier.train(tiny_dataset, "skcnn_tiny", out=tmp_path / "run", epochs=1, batch_size=8, progress=False)
+    clf = Classifier.train(tiny_dataset, "skcnn_tiny", out=tmp_path / "run", epochs=1, batch_size=8, progress=True)
     out, err = capfd.readouterr()
     assert clf.meta["training"]["epochs_run"] == 1
+    assert out == ""  # the progress bar is on stderr, and rich's console is back on stdout after it
+    assert "Epoch 1/1" in err and not rich.get_console().stderr
     for chatter in ("GPU available", "TPU available", "Tip", "litlogger", "tensorboard", "Warning", "deprecated",
                     "log_every_n_steps", "`Trainer.fit` stopped"):
         assert chatter not in out + err, chatter

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+import rich
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar, Timer
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
@@ -65,7 +66,7 @@ def build_trainer(run_dir: str | Path, *, max_epochs: int, monitor: str, mode: s
     if patience:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=patience))
     if progress:
-        callbacks.append(_ProgressBar(leave=True))
+        callbacks.append(_ProgressBar(leave=True, console_kwargs={"stderr": True}))
     loggers = [_CSVLogger(run_dir, name="logs", version=""), _TensorBoardLogger(run_dir, name="logs", version="")]
     return pl.Trainer(
         default_root_dir=run_dir,
@@ -118,7 +119,14 @@ class _TensorBoardLogger(_EpochFromOne, TensorBoardLogger):
 
 
 class _ProgressBar(RichProgressBar):
-    """Rich progress bar whose epochs read ``Epoch 1/30`` (Lightning's reads ``Epoch 0/29``)."""
+    """Rich progress bar on stderr whose epochs read ``Epoch 1/30`` (Lightning's reads ``Epoch 0/29``).
+
+    Lightning points rich's global console at the bar's; it is pointed back at stdout afterwards.
+    """
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        super().teardown(trainer, pl_module, stage)
+        rich.reconfigure()
 
     def _get_train_description(self, current_epoch: int) -> str:
         total = f"/{self.trainer.max_epochs}" if self.trainer.max_epochs is not None else ""
