@@ -163,7 +163,7 @@ def predict(
     bundle: Path = typer.Argument(..., metavar="BUNDLE",
                                   help="A classify bundle (folder or .sightkit), or an .onnx file from 'sightkit "
                                        "export'."),
-    images: list[str] = typer.Argument(..., metavar="IMAGES...", help="Image files, folders or globs."),
+    images: list[str] = typer.Argument(..., metavar="IMAGES", help="Image files, folders or globs."),
     top_k: int = typer.Option(5, "--top-k", "-k", min=1, help="Labels per image."),
     min_confidence: float = typer.Option(0.0, min=0.0, max=1.0, help="Below this probability the label is 'unknown'."),
     output_format: OutputFormat = typer.Option(OutputFormat.table, "--format", help="Output: table, json or csv."),

@@ -10,7 +10,7 @@ from sightkit.cli._output import print_json
 
 
 def info(
-    bundle: Path = typer.Argument(..., help="A bundle folder or .sightkit file."),
+    bundle: Path = typer.Argument(..., metavar="BUNDLE", help="A bundle folder or .sightkit file."),
     json_out: bool = typer.Option(False, "--json", help="Print bundle.json as JSON."),
 ) -> None:
     """Print a bundle's task, architecture, classes, preprocessing, calibration and metrics."""
