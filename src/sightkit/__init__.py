@@ -24,17 +24,17 @@ if TYPE_CHECKING:
 __all__ = ["Classifier", "FaceGallery", "Upscaler", "__version__", "set_threads"]
 
 
+_LAZY = {"Classifier": "sightkit.tasks.classify.api", "FaceGallery": "sightkit.tasks.face.api",
+         "Upscaler": "sightkit.tasks.enhance.api"}
+
+
 def __getattr__(name: str) -> Any:
-    if name == "Classifier":
-        from sightkit.tasks.classify.api import Classifier
+    """The task facades, imported on first use (with the thread-pool settings of :mod:`sightkit.core.threads`)."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'sightkit' has no attribute {name!r}")
+    import importlib
 
-        return Classifier
-    if name == "FaceGallery":
-        from sightkit.tasks.face.api import FaceGallery
+    from sightkit.core.threads import prepare_process
 
-        return FaceGallery
-    if name == "Upscaler":
-        from sightkit.tasks.enhance.api import Upscaler
-
-        return Upscaler
-    raise AttributeError(f"module 'sightkit' has no attribute {name!r}")
+    prepare_process()  # before torch loads, when sightkit is the first to load it
+    return getattr(importlib.import_module(_LAZY[name]), name)

@@ -18,6 +18,7 @@ import onnxruntime as ort
 import torch
 
 from sightkit.core.bundle import is_bundle
+from sightkit.core.threads import configure_onnxruntime
 from sightkit.deploy.onnx_meta import read_metadata
 from sightkit.errors import BundleError, ConfigError
 from sightkit.tasks.classify.predict import TASK, Predictor
@@ -39,8 +40,7 @@ class OnnxBackend:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # errors only: optimiser notes are not for users
-        if threads:
-            options.intra_op_num_threads = threads
+        configure_onnxruntime(options, threads)  # sightkit's thread count, no spin-waiting
         source = model if isinstance(model, bytes) else str(model)
         self.session = ort.InferenceSession(source, options, providers=_providers(device))
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
