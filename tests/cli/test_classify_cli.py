@@ -198,3 +198,16 @@ def test_demo_results_on_stdout(cli, tmp_path: Path, monkeypatch):
     assert "predictions on held-out test digits" in out and "test accuracy" in out and "model bundle:" in out
     assert "writing everything under runs/demo/" in err and "test accuracy" not in err
     assert (tmp_path / "runs" / "demo" / "run" / "model" / "bundle.json").is_file()
+
+
+def test_a_bundle_without_recorded_training_data_evaluates_with_a_note(cli, bundle: Path, plants: Path,
+                                                                       tmp_path: Path):
+    from sightkit.core.bundle import load_bundle, save_bundle
+
+    state, meta = load_bundle(bundle)
+    del meta["training"]  # as from a tool that records no training data
+    old = save_bundle(tmp_path / "old", state, meta)
+    code, out, err = cli("classify", "evaluate", old, plants, "--json")
+    assert code == 0, err
+    assert json.loads(out)["n"] == PER_CLASS * len(CLASSES) and json.loads(out)["split"] == "external"
+    assert "records no training images" in err and "cannot be checked" in err
