@@ -99,9 +99,40 @@ def test_pretrained_offline_fails_within_seconds(cli, tiny_dataset: Path, tmp_pa
                        "--out", tmp_path / "r", "--no-progress")
     assert time.perf_counter() - start < 10
     line = _error_line(err)
-    assert code == 2 and line.startswith("error: --pretrained: the weights of resnet18 are not cached and "
-                                         "127.0.0.1:9 cannot be reached")
+    assert code == 2 and line.startswith("error: --pretrained: the weights of resnet18 are not cached and cannot be "
+                                         "downloaded (127.0.0.1:9 cannot be reached: ")
     assert "--weights FILE" in line and not (tmp_path / "r").exists()
+
+
+def test_pretrained_fails_fast_when_a_proxy_answers_404(tmp_path: Path, monkeypatch):
+    """Some networks answer every request themselves: a 404 for the weights is an answer too."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    import huggingface_hub.constants
+
+    from sightkit.tasks.classify.hub import pretrained_source
+
+    class NotFound(BaseHTTPRequestHandler):
+        def do_HEAD(self):  # noqa: N802
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    start = time.perf_counter()
+    try:
+        with pytest.raises(ModelError, match=r"answered HTTP 404 for /timm/resnet18\.a1_in1k/resolve/main/model"):
+            pretrained_source("resnet18")
+    finally:
+        server.shutdown()
+    assert time.perf_counter() - start < 5
 
 
 def test_pretrained_weights_in_the_local_cache_need_no_network(tmp_path: Path, monkeypatch):
@@ -120,4 +151,4 @@ def test_pretrained_weights_in_the_local_cache_need_no_network(tmp_path: Path, m
     torch.save(timm.create_model("resnet18").state_dict(), cached)
     assert pretrained_source("resnet18") == {"file": str(cached)}
     with pytest.raises(ModelError, match="cannot be reached"):
-        pretrained_source("resnet34")
+        pretrained_source("resnet34")  # not cached

@@ -2,8 +2,9 @@
 
 Left alone, timm asks the Hugging Face hub for weights and, offline, retries for about 50 s
 before failing. :func:`pretrained_source` first looks in the local caches (Hugging Face's and
-torch.hub's); only when the weights are not there does it try to reach the hub, with a
-:data:`CONNECT_TIMEOUT_S` connection timeout, and fails with one clear error when it cannot.
+torch.hub's); only when the weights are not there does it ask the hub for them, with one HEAD
+request per file and a :data:`CONNECT_TIMEOUT_S` timeout, and fails with one clear error when
+they cannot be fetched (no network, a proxy that answers 404, ``HF_HUB_OFFLINE``).
 
 Example:
     >>> overlay = pretrained_source("resnet18")  # doctest: +SKIP
@@ -13,7 +14,6 @@ Example:
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -41,11 +41,9 @@ def pretrained_source(name: str) -> dict[str, Any]:
         cached = _cached_url_file(cfg.url)
     if cached is not None:
         return {"file": str(cached)}
-    endpoint = _hf_endpoint() if cfg.hf_hub_id else cfg.url
-    problem = _unreachable(endpoint)
+    problem = _probe_hf(cfg) if cfg.hf_hub_id else _probe(cfg.url)
     if problem:
-        host = urlparse(endpoint).netloc
-        raise ModelError(f"--pretrained: the weights of {name} are not cached and {host} cannot be reached "
+        raise ModelError(f"--pretrained: the weights of {name} are not cached and cannot be downloaded "
                          f"({problem}); use --weights FILE offline, or retry when online")
     return {}
 
@@ -54,8 +52,7 @@ def _cached_hf_file(cfg: Any) -> Path | None:
     from huggingface_hub import try_to_load_from_cache
 
     repo, _, revision = cfg.hf_hub_id.partition("@")
-    names = [cfg.hf_hub_filename] if getattr(cfg, "hf_hub_filename", None) else _HF_WEIGHT_FILES
-    for filename in names:
+    for filename in _hf_files(cfg):
         found = try_to_load_from_cache(repo, filename, revision=revision or None)
         if isinstance(found, str):
             return Path(found)
@@ -69,18 +66,43 @@ def _cached_url_file(url: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def _hf_endpoint() -> str:
+def _probe_hf(cfg: Any) -> str | None:
+    """Why the weight files of ``cfg`` cannot be fetched from the Hugging Face hub, or ``None``."""
     from huggingface_hub import constants
 
-    return os.environ.get("HF_ENDPOINT") or constants.ENDPOINT
-
-
-def _unreachable(url: str) -> str | None:
-    """Why a TCP connection to ``url``'s host fails within the timeout, or ``None`` when it succeeds."""
-    parsed = urlparse(url)
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    try:
-        with socket.create_connection((parsed.hostname or "", port), timeout=CONNECT_TIMEOUT_S):
+    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return "HF_HUB_OFFLINE is set"
+    repo, _, revision = cfg.hf_hub_id.partition("@")
+    endpoint = (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
+    problems = []
+    for name in _hf_files(cfg)[:2]:  # timm takes model.safetensors, else pytorch_model.bin
+        problems.append(_probe(f"{endpoint}/{repo}/resolve/{revision or 'main'}/{name}"))
+        if problems[-1] is None:
             return None
-    except OSError as exc:
-        return exc.strerror or type(exc).__name__
+    return problems[0]
+
+
+def _hf_files(cfg: Any) -> tuple[str, ...]:
+    """The files timm would fetch from the hub repository of ``cfg``, best first."""
+    return (cfg.hf_hub_filename,) if getattr(cfg, "hf_hub_filename", None) else _HF_WEIGHT_FILES
+
+
+def _probe(url: str) -> str | None:
+    """Why a HEAD request for ``url`` fails within :data:`CONNECT_TIMEOUT_S`, or ``None`` when it succeeds.
+
+    One request, no retries: the caller decides in seconds whether a download can work.
+    """
+    from urllib.error import HTTPError, URLError
+    from urllib.request import Request, urlopen
+
+    host = urlparse(url).netloc
+    try:
+        with urlopen(Request(url, method="HEAD"), timeout=CONNECT_TIMEOUT_S):
+            return None
+    except HTTPError as exc:
+        return f"{host} answered HTTP {exc.code} for {urlparse(url).path}"
+    except (URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        if isinstance(reason, TimeoutError) or "timed out" in str(reason):
+            return f"{host} gave no answer within {CONNECT_TIMEOUT_S:g} s"
+        return f"{host} cannot be reached: {getattr(reason, 'strerror', None) or reason}"
