@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -23,15 +24,17 @@ def _restore_threads(monkeypatch):
     torch.set_num_threads(before)
 
 
-def test_set_threads_reaches_torch_and_is_the_default_for_onnxruntime():
+@pytest.mark.parametrize("busy, spinning", [(True, "0"), (False, "1")])
+def test_set_threads_reaches_torch_and_is_the_default_for_onnxruntime(monkeypatch, busy, spinning):
     import onnxruntime as ort
     import torch
 
+    monkeypatch.setattr(threads, "machine_is_busy", lambda: busy)
     assert threads.set_threads(1) == 1
     assert torch.get_num_threads() == 1
     options = threads.configure_onnxruntime(ort.SessionOptions())
     assert options.intra_op_num_threads == 1 and options.inter_op_num_threads == 1
-    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == spinning
     assert threads.configure_onnxruntime(ort.SessionOptions(), threads=3).intra_op_num_threads == 3
 
 
@@ -60,15 +63,40 @@ def test_loader_workers_use_only_cores_compute_leaves_free():
     assert threads.loader_workers(3, compute=cores) == 3  # an explicit request is kept
 
 
-def test_prepare_process_sets_passive_waiting_unless_the_user_chose():
-    code = ("import os; from sightkit.core.threads import prepare_process; prepare_process(); "
-            "print(os.environ.get('OMP_WAIT_POLICY'), os.environ.get('OMP_NUM_THREADS'))")
-    env = {k: v for k, v in os.environ.items() if k not in threads.WAIT_POLICY_ENV_VARS + ("OMP_NUM_THREADS",)}
-    run = lambda extra: subprocess.run([sys.executable, "-c", code], env={**env, **extra}, capture_output=True,
-                                       text=True, check=True).stdout.split()
-    assert run({}) == ["PASSIVE", "None"]
-    assert run({"SIGHTKIT_THREADS": "1"}) == ["PASSIVE", "1"]
-    assert run({"GOMP_SPINCOUNT": "300000"}) == ["None", "None"]
+@pytest.mark.parametrize("busy, preset, expected", [
+    (True, {}, "PASSIVE"),
+    (False, {}, None),                                # idle: libgomp's spinning is faster
+    (True, {"GOMP_SPINCOUNT": "300000"}, None),        # the user's choice is kept
+])
+def test_prepare_process_makes_waiting_threads_sleep_on_a_busy_machine(monkeypatch, busy, preset, expected):
+    for name in threads.WAIT_POLICY_ENV_VARS + ("OMP_NUM_THREADS",):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in preset.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(threads, "machine_is_busy", lambda: busy)
+    monkeypatch.setenv(threads.THREADS_ENV_VAR, "1")
+    threads.prepare_process()
+    assert os.environ.get("OMP_WAIT_POLICY") == expected
+    assert os.environ["OMP_NUM_THREADS"] == "1"
+
+
+def test_busy_threads_elsewhere_sees_a_busy_process_and_ignores_background_ones():
+    code = "import os, sys; os.nice(int(sys.argv[1]))\nwhile True: pass"
+    busy = subprocess.Popen([sys.executable, "-c", code, "0"])
+    try:
+        time.sleep(0.3)
+        assert threads.busy_threads_elsewhere(samples=5) >= 1
+    finally:
+        busy.kill()
+        busy.wait()
+    before = threads.busy_threads_elsewhere(samples=5)
+    background = subprocess.Popen([sys.executable, "-c", code, "19"])
+    try:
+        time.sleep(0.3)
+        assert threads.busy_threads_elsewhere(samples=5) <= before
+    finally:
+        background.kill()
+        background.wait()
 
 
 def _sleepy_call(per_thread: dict[int, float]):
