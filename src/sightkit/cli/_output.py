@@ -13,8 +13,8 @@ err_console = Console(stderr=True, highlight=False)
 
 
 def status(message: str) -> None:
-    """A status line on stderr (keeps stdout clean for ``--json``)."""
-    err_console.print(f"[dim]{message}[/dim]")
+    """A status line on stderr (keeps stdout clean for ``--json``): never wrapped, never read as markup."""
+    err_console.print(message, style="dim", markup=False, soft_wrap=True)
 
 
 def print_json(data: Any) -> None:
@@ -24,8 +24,11 @@ def print_json(data: Any) -> None:
 
 @contextmanager
 def progress_bar(description: str, total: int, enabled: bool = True) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on stderr (images/s and ETA); yields ``advance(n)``."""
-    if not enabled:
+    """A rich progress bar on stderr (images/s and ETA); yields ``advance(n)``.
+
+    Shown only when stderr is a terminal: redirected to a file it would leave blank lines.
+    """
+    if not enabled or not err_console.is_terminal:
         yield lambda n: None
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
