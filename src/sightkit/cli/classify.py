@@ -141,7 +141,7 @@ def evaluate(
     for note in chosen.notes:
         status(f"note: {note}")
     for path, reason in chosen.skipped:
-        status(f"skipped {path}: {reason}")
+        status(f"skipped {reason}")  # the reason names the file
     status(f"scoring the {chosen.describe()}")
     out = out or bundle.parent / f"report-{data.stem}"
     with progress_bar("evaluating", len(chosen.pairs), enabled=not json_out and err_console.is_terminal) as advance:

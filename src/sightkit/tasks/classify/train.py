@@ -87,7 +87,7 @@ def train(data: Path, config: TrainConfig, run_dir: Path | None = None, *, resum
     splits = discover(data, config.val_fraction, config.test_fraction, config.seed)
     status(f"data: {splits.summary()} ({'grayscale' if splits.grayscale else 'colour'})")
     for path, reason in splits.skipped:
-        status(f"skipped {path}: {reason}")
+        status(f"skipped {reason}")  # the reason names the file
     with nullcontext(run_dir) if resume else removed_on_failure(run_dir), quiet_training():
         return _train(data, splits, config, run_dir, resume=resume, progress=progress, status=status)
 
@@ -116,7 +116,7 @@ def _train(data: Path, splits: DatasetSplits, config: TrainConfig, run_dir: Path
                             build_train_transform(config.augment, mean, std, size=size, hflip=config.hflip))
     val_ds = ImageDataset(splits.val or splits.train, mode, size, build_eval_transform(mean, std))
     for path, reason in train_ds.skipped + val_ds.skipped:
-        status(f"skipped {path}: {reason}")
+        status(f"skipped {reason}")  # the reason names the file
     if len(train_ds) == 0:
         raise DataError(f"DATA {data}: no training image could be decoded")
     train_loader, val_loader = _loaders(train_ds, val_ds, config)
