@@ -89,24 +89,30 @@ def busy_threads_elsewhere(samples: int = 3, interval: float = 0.01) -> float:
     """
     if not os.path.isdir("/proc/self/task"):
         return 0.0
-    own = f"/proc/{os.getpid()}/"
     counts = []
     for look in range(samples):
         if look:
             time.sleep(interval)
-        running = 0
-        for path in glob.glob("/proc/[0-9]*/task/[0-9]*/stat"):
-            if path.startswith(own):
-                continue
-            try:
-                with open(path, "rb") as stat:
-                    fields = stat.read().rsplit(b")", 1)[1].split()
-            except (OSError, IndexError):
-                continue  # the thread ended while we looked
-            if fields[0] == b"R" and int(fields[16]) < BACKGROUND_NICE:  # state, niceness
-                running += 1
-        counts.append(running)
+        counts.append(len(_busy_threads()))
     return statistics.median(counts)
+
+
+def _busy_threads() -> list[int]:
+    """One look at ``/proc``: the process id of each other process's runnable thread at normal priority."""
+    own = os.getpid()
+    busy = []
+    for path in glob.glob("/proc/[0-9]*/task/[0-9]*/stat"):
+        pid = int(path.split("/")[2])
+        if pid == own:
+            continue
+        try:
+            with open(path, "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the thread ended while we looked
+        if fields[0] == b"R" and int(fields[16]) < BACKGROUND_NICE:  # state, niceness
+            busy.append(pid)
+    return busy
 
 
 def set_threads(threads: int | None) -> int:
