@@ -71,3 +71,17 @@ def test_bicubic_on_set5_matches_published_table(set5) -> None:
             sr = bicubic_upscale(bicubic_downscale(hr, scale), scale)
             scores.append(psnr_y(np.asarray(sr), np.asarray(hr), scale))
         assert np.mean(scores) == pytest.approx(value, abs=0.02)
+
+
+def test_y_psnr_tensor_takes_rgb_batches():
+    """The tensor version (training validation) on RGB: a grey RGB pair scores as its one-channel copy."""
+    import torch
+
+    from sightkit.tasks.enhance.metrics import y_psnr_tensor
+
+    generator = torch.Generator().manual_seed(0)
+    hr = torch.rand(1, 1, 16, 16, generator=generator, dtype=torch.float64)
+    sr = (hr + 0.05 * torch.randn(1, 1, 16, 16, generator=generator, dtype=torch.float64)).clamp(0, 1)
+    grey = float(y_psnr_tensor(sr, hr, crop=2))
+    rgb = float(y_psnr_tensor(sr.repeat(1, 3, 1, 1), hr.repeat(1, 3, 1, 1), crop=2))
+    assert 20 < grey < 40 and abs(rgb - grey) < 1e-6

@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from sightkit.cli._output import status
-
-def short_names(paths: Sequence[Path]) -> list[str]:
-    """Each path relative to the folder that holds all of them: the file name when they share one.
-
-    Example:
-        >>> short_names([Path("/data/people/a/1.jpg"), Path("/data/people/b/2.jpg")])
-        ['a/1.jpg', 'b/2.jpg']
-    """
-    if not paths:
-        return []
-    absolute = [os.path.abspath(p) for p in paths]
-    common = os.path.commonpath([os.path.dirname(p) for p in absolute])
-    return [os.path.relpath(p, common) for p in absolute]
 
 
 def print_table(columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:

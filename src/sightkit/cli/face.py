@@ -8,7 +8,8 @@ from typing import Any, Optional
 
 import typer
 
-from sightkit.cli._face_tables import print_table, short_names, uncalibrated_note
+from sightkit.cli._face_tables import print_table, uncalibrated_note
+from sightkit.cli._paths import relative_names
 from sightkit.cli._output import err_console, print_json, progress_bar, status
 
 app = typer.Typer(help="Detect, enroll, identify and verify faces; calibrate and evaluate.", no_args_is_help=True)
@@ -70,7 +71,7 @@ def detect(
         print_json({"images": results})
     else:
         rows = [{**face, "image": name, "box": _box(face) if "left" in face else ""}
-                for name, result in zip(short_names(paths), results) for face in result["faces"] or [_note_row(result)]]
+                for name, result in zip(relative_names([str(p) for p in paths]).names, results) for face in result["faces"] or [_note_row(result)]]
         print_table(["image", "box", "score", "detector", "note"], rows)
     _exit_if_failed(results)
 
@@ -162,7 +163,7 @@ def identify(
     else:
         rows = [{**face, "image": name, "box": _box(face.get("box")),
                  "nearest": ", ".join(f"{m['name']} {m['distance']:.3f}" for m in face.get("top", []))}
-                for name, result in zip(short_names(paths), results) for face in result["faces"] or [_note_row(result)]]
+                for name, result in zip(relative_names([str(p) for p in paths]).names, results) for face in result["faces"] or [_note_row(result)]]
         print_table(["image", "box", "name", "nearest", "note"], rows)
     _exit_if_failed(results)
 

@@ -93,7 +93,7 @@ def y_psnr_tensor(sr: torch.Tensor, hr: torch.Tensor, crop: int) -> torch.Tensor
     """
     if sr.shape[1] == 3:
         weights = torch.tensor([0.299, 0.587, 0.114], dtype=sr.dtype, device=sr.device).view(1, 3, 1, 1)
-        sr, hr = (t * weights).sum(1, keepdim=True), (hr * weights).sum(1, keepdim=True)
+        sr, hr = (sr * weights).sum(1, keepdim=True), (hr * weights).sum(1, keepdim=True)
     sr = sr.clamp(0, 1)
     if crop:
         sr, hr = sr[..., crop:-crop, crop:-crop], hr[..., crop:-crop, crop:-crop]
