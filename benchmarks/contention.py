@@ -19,8 +19,10 @@ one fixed thread count), alternating. Reported: items/s, and the ratio to the sa
 idle speed. Goals: with 2 competitors >= 0.30 of idle, with 1 >= 0.45; idle ``default`` within
 5% of idle ``baseline``.
 
-    python benchmarks/contention.py                       # about 15 minutes on 2 cores
+    python benchmarks/contention.py                       # about 20 minutes on 2 cores
     python benchmarks/contention.py --workloads predict-1,predict-batch --seconds 5
+    python benchmarks/contention.py --workloads predict-1,face-identify --competitors 0,2 --load-repeats 3 \
+        --name contention_single_thread_work      # repeated runs beside 2 competitors
 """
 
 from __future__ import annotations
@@ -64,10 +66,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="time budget of each inference workload")
     parser.add_argument("--idle-repeats", type=int, default=3,
                         help="idle measurements per workload and policy, in alternating order; the median is kept")
+    parser.add_argument("--load-repeats", type=int, default=1,
+                        help="measurements beside competitors per workload and policy; the median is kept")
+    parser.add_argument("--name", default="contention", help="results file: benchmarks/results/NAME.json")
     parser.add_argument("--own-session", action="store_true",
                         help="start each competitor in a session of its own, as another login or service is "
                              "(with Linux's autogroup scheduling, sessions share the CPU fairly); "
-                             "writes contention_own_session.json")
+                             "writes NAME_own_session.json")
     args = parser.parse_args()
     workloads = [w for w in args.workloads.split(",") if w]
     setup = RESULTS / "tmp" / "contention"
@@ -82,7 +87,7 @@ def main() -> None:
             time.sleep(2.0 if competitors else 0.0)
             for workload in workloads:
                 runs: dict[str, list[float]] = {policy: [] for policy in POLICIES}
-                for repeat in range(args.idle_repeats if competitors == 0 else 1):
+                for repeat in range(args.idle_repeats if competitors == 0 else args.load_repeats):
                     for policy in (POLICIES if repeat % 2 == 0 else POLICIES[::-1]):
                         runs[policy].append(_run(workload, setup, policy, args.seconds))
                         print(f"{competitors} competitors  {workload:14s} {policy:8s} {runs[policy][-1]:9.1f} items/s",
@@ -93,9 +98,9 @@ def main() -> None:
             for process in processes:
                 process.kill()
                 process.wait()
-    write_result("contention_own_session" if args.own_session else "contention", {
-        "competitors_in": "their own sessions" if args.own_session else "the benchmark's session", "notes": notes, "goals": {f"{k} competitors": v for k, v in GOALS.items()},
-                                "results": _summarise(speeds)})
+    write_result(args.name + ("_own_session" if args.own_session else ""), {
+        "competitors_in": "their own sessions" if args.own_session else "the benchmark's session",
+        "notes": notes, "goals": {f"{k} competitors": v for k, v in GOALS.items()}, "results": _summarise(speeds)})
 
 
 def _run(workload: str, setup: Path, policy: str, seconds: float) -> float:
