@@ -138,3 +138,14 @@ def test_fastest_thread_count_obeys_an_explicit_count():
     chooser = threads.FastestThreadCount(trials=1)
     assert [chooser.run("k", torch.get_num_threads) for _ in range(3)] == [1, 1, 1]
     assert chooser.chosen("k") is None
+
+
+def test_set_threads_reaches_faiss_when_it_is_loaded():
+    faiss = pytest.importorskip("faiss")
+
+    before = faiss.omp_get_max_threads()
+    try:
+        threads.set_threads(1)
+        assert faiss.omp_get_max_threads() == 1
+    finally:
+        faiss.omp_set_num_threads(before)

@@ -116,7 +116,7 @@ def _busy_threads() -> list[int]:
 
 
 def set_threads(threads: int | None) -> int:
-    """Use ``threads`` compute threads in PyTorch, ONNX Runtime sessions created later and OpenCV.
+    """Use ``threads`` compute threads in PyTorch, ONNX Runtime sessions created later, OpenCV and faiss (when loaded).
 
     ``None`` goes back to the default (``SIGHTKIT_THREADS`` or every core). Returns the
     number now in use.
@@ -143,6 +143,8 @@ def set_threads(threads: int | None) -> int:
         pass
     if "cv2" in sys.modules:
         sys.modules["cv2"].setNumThreads(count)
+    if "faiss" in sys.modules:  # the face gallery's index: its wheel carries its own OpenMP runtime
+        sys.modules["faiss"].omp_set_num_threads(count)
     return count
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from sightkit.core.threads import compute_threads
 from sightkit.errors import ConfigError
 
 EXACT_LIMIT = 5_000
@@ -107,6 +108,7 @@ def _hnsw(vectors: np.ndarray, load_index: Callable[[], bytes | None] | None,
         import faiss
     except ImportError:
         raise ConfigError(f"galleries over {EXACT_LIMIT:,} embeddings need faiss: pip install faiss-cpu") from None
+    faiss.omp_set_num_threads(compute_threads())  # its own OpenMP runtime: sightkit's thread count
     cached = load_index() if load_index else None
     if cached is not None:
         index = faiss.deserialize_index(np.frombuffer(cached, dtype=np.uint8))
