@@ -50,7 +50,7 @@ def main() -> None:
 
     import torch
 
-    from sightkit.cli.classify import quiet_libraries
+    from sightkit.engine.quiet import quiet_libraries
 
     quiet_libraries()
     torch.set_num_threads(args.threads)

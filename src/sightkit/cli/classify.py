@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -25,20 +24,6 @@ class OutputFormat(str, Enum):
     table = "table"
     json = "json"
     csv = "csv"
-
-
-def quiet_libraries() -> None:
-    """Hide Lightning's banner/tips and library warnings for the rest of this process (for CLI commands).
-
-    The Python API quiets them itself, only while it trains (:func:`sightkit.engine.quiet.quiet_training`).
-    """
-    import lightning.pytorch  # noqa: F401  (it sets its loggers' levels on import)
-
-    from sightkit.engine.quiet import LIBRARY_LOGGERS, hide_library_warnings
-
-    for name in LIBRARY_LOGGERS:
-        logging.getLogger(name).setLevel(logging.ERROR)
-    hide_library_warnings()
 
 
 # The options of `train` that are TrainConfig fields; their defaults below are TrainConfig's

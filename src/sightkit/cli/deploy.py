@@ -83,7 +83,7 @@ def prune(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
 ) -> None:
     """Structured channel pruning (torch-pruning), then fine-tuning; writes a normal bundle."""
-    from sightkit.cli.classify import quiet_libraries
+    from sightkit.engine.quiet import quiet_libraries
     from sightkit.core.bundle import read_meta
     from sightkit.deploy.prune import check_ratio, prune_bundle
 
@@ -110,7 +110,7 @@ def distill(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
 ) -> None:
     """Knowledge distillation of a teacher bundle into a smaller student architecture."""
-    from sightkit.cli.classify import quiet_libraries
+    from sightkit.engine.quiet import quiet_libraries
     from sightkit.deploy.distill import distill_bundle
 
     quiet_libraries()

@@ -62,7 +62,7 @@ def train(
     """Train a super-resolution model: L1 stage, then optional adversarial stage; writes bundles."""
     from click.core import ParameterSource
 
-    from sightkit.cli.classify import quiet_libraries
+    from sightkit.engine.quiet import quiet_libraries
 
     quiet_libraries()
     from sightkit.tasks.enhance.api import Upscaler
@@ -95,7 +95,6 @@ def evaluate(
     json_out: bool = typer.Option(False, "--json", help="Print metrics as JSON."),
 ) -> None:
     """Y-PSNR / Y-SSIM (scale px border crop) beside bicubic, sharpness, and report.html with crops."""
-    from sightkit.tasks.enhance.api import Upscaler
     from sightkit.tasks.enhance.data import list_hr_images
 
     upscaler = _load(bundle, scale)
@@ -121,7 +120,6 @@ def upscale(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON record per image."),
 ) -> None:
     """Upscale images with tiled inference: keeps alpha, grayscale, EXIF; any size that fits in memory."""
-    from sightkit.tasks.enhance.api import Upscaler
     from sightkit.tasks.enhance.files import expand_image_paths
     from sightkit.tasks.enhance.shipped import KINDS, shipped_name
 

@@ -31,12 +31,20 @@ def hide_library_warnings() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch(\..*)?")
 
 
+def quiet_libraries() -> None:
+    """Hide Lightning's info lines and library warnings for the rest of this process (CLI commands).
+
+    The Python API quiets them only while it trains (:func:`quiet_training`).
+    """
+    for logger in _library_loggers():
+        logger.setLevel(logging.ERROR)
+    hide_library_warnings()
+
+
 @contextmanager
 def quiet_training() -> Iterator[None]:
     """Silence Lightning's info lines and library warnings inside the block; restore everything after."""
-    import lightning.pytorch  # noqa: F401  (it sets its loggers' levels on import, so set ours after)
-
-    loggers = [logging.getLogger(name) for name in LIBRARY_LOGGERS]
+    loggers = _library_loggers()
     levels = [logger.level for logger in loggers]
     try:
         with warnings.catch_warnings():
@@ -47,3 +55,9 @@ def quiet_training() -> Iterator[None]:
     finally:
         for logger, level in zip(loggers, levels):
             logger.setLevel(level)
+
+
+def _library_loggers() -> list[logging.Logger]:
+    import lightning.pytorch  # noqa: F401  (it sets its loggers' levels on import, so set ours after)
+
+    return [logging.getLogger(name) for name in LIBRARY_LOGGERS]
