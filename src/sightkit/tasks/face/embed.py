@@ -9,15 +9,20 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import numpy as np
 import torch
 
+from sightkit.core.threads import FastestThreadCount
 from sightkit.tasks.face.model import load_resnet
 
 EMBEDDING_DIM = 128
 # Chips per forward pass: large enough to amortise the call, small enough for ~100 MB of activations.
 BATCH_SIZE = 32
+# One face at a time is small work: one thread is often faster than two, and far faster
+# beside other jobs. The first calls of each batch shape choose (docs/threads.md).
+_THREAD_CHOICE = FastestThreadCount()
 
 
 def embed_chips(chips: Sequence[np.ndarray], flip: bool = False, batch_size: int = BATCH_SIZE) -> np.ndarray:
@@ -40,7 +45,8 @@ def embed_chips(chips: Sequence[np.ndarray], flip: bool = False, batch_size: int
     out = []
     with torch.inference_mode():
         for start in range(0, len(batch), batch_size):
-            out.append(net(torch.from_numpy(np.stack(batch[start:start + batch_size]))).numpy())
+            inputs = torch.from_numpy(np.stack(batch[start:start + batch_size]))
+            out.append(_THREAD_CHOICE.run(tuple(inputs.shape), partial(net, inputs)).numpy())
     vectors = np.concatenate(out)
     if flip:
         vectors = (vectors[:len(chips)] + vectors[len(chips):]) / 2.0
