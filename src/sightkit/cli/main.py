@@ -14,7 +14,7 @@ from typing import Optional
 import typer
 
 from sightkit import __version__
-from sightkit.cli import classify, demo, deploy, enhance, explain, face, info
+from sightkit.cli import classify, demo, deploy, enhance, explain, face, info, serve
 from sightkit.cli._help import is_help_shown, usage_error_line, use_readable_metavars
 from sightkit.core.threads import THREADS_ENV_VAR
 
@@ -33,6 +33,7 @@ for _command in (deploy.export, deploy.quantize, deploy.prune, deploy.distill, d
     app.command()(_command)
 app.command("info")(info.info)
 app.command("demo")(demo.demo)
+app.command("serve")(serve.serve)
 
 
 def _version(value: bool) -> None:
