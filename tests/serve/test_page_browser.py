@@ -1,0 +1,169 @@
+"""The web page of ``sightkit serve`` in a real browser: Debian's headless Chromium driven by Playwright.
+
+A real server (uvicorn in a thread, on a free loopback port) serves the page and the API; the
+tests click through the page as a person would. They skip when Playwright or Chromium is missing
+(``apt-get install chromium``; ``.ci/run`` installs both).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking"]
+PHONE = {"width": 390, "height": 844}
+
+
+def _chromium() -> str | None:
+    found = shutil.which("chromium")
+    if found:
+        return found
+    return "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium from the system (Playwright downloads no browser here)."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install playwright)")
+    executable = _chromium()
+    if executable is None:
+        pytest.skip("no chromium binary (apt-get install -y chromium)")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def server_url(classifier_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A running server with a classifier, an empty face gallery and the shipped x2 upscaler."""
+    import uvicorn
+
+    from sightkit.serve.app import create_app
+    from sightkit.serve.config import ServeConfig
+
+    config = ServeConfig(classifiers={"patterns": classifier_bundle},
+                         gallery=tmp_path_factory.mktemp("gallery") / "people.db", upscaler="default-x2")
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(config), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    _wait_until_healthy(url, thread)
+    yield url
+    server.should_exit = True
+    thread.join(timeout=15)
+
+
+def _wait_until_healthy(url: str, thread: threading.Thread, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not thread.is_alive():
+            raise RuntimeError("the server thread stopped during start-up (see the log above)")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{url}/healthz did not answer within {timeout:.0f} s")
+
+
+@pytest.fixture
+def page(browser, server_url: str):
+    """A fresh tab on the page, with every panel rendered; fails the test on any JavaScript error."""
+    context = browser.new_context()
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    tab.goto(server_url + "/")
+    tab.wait_for_selector("#panel-enhance")
+    yield tab
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def test_page_lists_a_panel_for_each_loaded_task(page) -> None:
+    from playwright.sync_api import expect
+
+    expect(page.locator("#panel-nav a")).to_have_text(["Classify", "Faces", "Upscale"])
+    expect(page.locator("#key-form")).to_be_hidden()  # no key on this server
+
+
+def test_drop_zone_opens_the_file_chooser_from_the_keyboard(page) -> None:
+    page.focus("#classify-gradcam")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "classify-drop"
+    for key in ("Enter", " "):
+        with page.expect_file_chooser() as chooser:
+            page.keyboard.press(key)
+        assert not chooser.value.is_multiple()
+
+
+def test_classify_shows_the_label_and_the_gradcam_heatmap(page, bright_image: Path) -> None:
+    from playwright.sync_api import expect
+
+    page.check("#classify-gradcam")
+    page.set_input_files("#classify-drop-file", bright_image)
+    expect(page.locator("#classify-label")).to_have_text("bright")
+    expect(page.locator("#classify-topk li")).to_have_count(3)
+    heatmap = page.locator("#classify-heatmap")
+    expect(heatmap).to_be_visible()
+    assert heatmap.evaluate("img => img.complete && img.naturalWidth") > 0
+
+    page.uncheck("#classify-gradcam")  # the toggle hides the overlay without a new request
+    expect(heatmap).to_be_hidden()
+
+
+def test_enrolled_face_is_identified_by_name(page, face_photo: Path) -> None:
+    from playwright.sync_api import expect
+
+    page.fill("#enroll-name", "Eileen")
+    page.set_input_files("#enroll-files", face_photo)
+    page.click("#enroll-submit")
+    expect(page.locator("#people-list")).to_contain_text("Eileen")
+
+    page.set_input_files("#faces-drop-file", face_photo)
+    expect(page.locator("#faces-result")).to_contain_text("Eileen")
+    expect(page.locator("#faces-canvas")).to_be_visible()
+
+
+def test_a_rejected_upload_shows_the_server_message(page, server_url: str, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    fake = tmp_path / "notes.png"
+    fake.write_text("this is text, not a PNG")
+    answer = httpx.post(f"{server_url}/v1/classify", files={"file": (fake.name, fake.read_bytes())})
+    assert answer.status_code == 415
+
+    page.set_input_files("#classify-drop-file", fake)
+    expect(page.locator("#classify-error")).to_have_text(answer.json()["detail"])
+    expect(page.locator("#classify-result")).to_be_hidden()
+
+
+def test_phone_sized_screen_has_no_horizontal_scroll(browser, server_url: str, face_photo: Path) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport=PHONE)
+    try:
+        tab = context.new_page()
+        tab.goto(server_url + "/")
+        tab.wait_for_selector("#panel-enhance")
+        tab.set_input_files("#faces-drop-file", face_photo)  # a 512 px photo on a 390 px screen
+        expect(tab.locator("#faces-canvas")).to_be_visible()
+        assert tab.evaluate("document.scrollingElement.scrollWidth") <= PHONE["width"]
+    finally:
+        context.close()
