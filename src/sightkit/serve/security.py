@@ -109,7 +109,7 @@ class BodyLimit:
     async def _refuse(self, scope: Scope, send: Callable[[dict], Awaitable[None]]) -> None:
         from sightkit.serve.errors import error_response
 
-        limit = f"{self.max_bytes / (1024 * 1024):g} MB"
+        limit = f"{self.max_bytes / (1024 * 1024):.3g} MB"
         response = error_response(413, f"the upload is over the limit of {limit}", scope.get("state", {}).get("request_id"))
         await response(scope, _no_body, send)
 
@@ -162,7 +162,7 @@ def _display_name(filename: str | None) -> str:
     """The upload's base name, short and printable, for messages (never a path)."""
     name = (filename or "upload").replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(ch for ch in name if ch.isprintable())[:80]
-    return repr(name or "upload")
+    return name or "upload"
 
 
 PAGE_POLICY = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
