@@ -88,7 +88,10 @@ def _run(config: object) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     loaded = [f"classifier {name}" for name in config.classifiers]
-    loaded += [f"gallery {config.gallery.name}"] * bool(config.gallery) + [f"upscaler {config.upscaler}"] * bool(config.upscaler)
+    if config.gallery is not None:
+        loaded.append(f"gallery {config.gallery.name}")
+    if config.upscaler is not None:
+        loaded.append(f"upscaler {config.upscaler}")
     status(f"loading {', '.join(loaded) or 'nothing'}; page at http://{_url_host(config.host)}:{config.port}/, "
            "API docs at /docs")
     uvicorn.run(create_app(config), host=config.host, port=config.port, access_log=False, log_level="warning",
