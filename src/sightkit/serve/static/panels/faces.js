@@ -145,7 +145,7 @@ sightkit.registerPanel({
     function personItem(person) {
       const remove = el("button", {type: "button", class: "secondary", "aria-label": `Delete ${person.name}`}, "Delete");
       remove.addEventListener("click", async () => {
-        if (!window.confirm(`Delete ${person.name} and their ${person.embeddings} face descriptors?`)) return;
+        if (!window.confirm(`Delete ${person.name} from the gallery? This cannot be undone.`)) return;
         const done = await guard({button: remove, status: people.status, error: people.error, busyText: "Deleting…"},
           () => api.del(`/v1/faces/${encodeURIComponent(person.name)}`));
         if (done) refreshPeople();
