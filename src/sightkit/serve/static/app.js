@@ -235,5 +235,5 @@ window.sightkit = (() => {
     boot();
   });
 
-  return {registerPanel, api, ApiError, el, messageLine, guard, dropZone, showImage, formData};
+  return {registerPanel, api, el, messageLine, guard, dropZone, showImage, formData};
 })();
