@@ -42,6 +42,9 @@ from sightkit.errors import ConfigError, FaceError, GalleryError, ImageError, Si
 if TYPE_CHECKING:
     from sightkit.tasks.classify.predict import Prediction
 
+KEEPALIVE_S = 2.0
+"""Seconds an idle connection is kept; below the 5 s after which uvicorn (``sightkit serve``) closes it."""
+
 ImageInput = str | Path | bytes | BinaryIO | Image.Image | np.ndarray
 """What the verbs take as an image: a path, encoded bytes, a binary file, a PIL image or an array."""
 
@@ -148,7 +151,11 @@ class Client:
                  transport: httpx.BaseTransport | None = None) -> None:
         headers = {"X-API-Key": api_key} if api_key else {}
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, transport=transport)
+        # idle connections are dropped before uvicorn's 5 s keep-alive ends: a request sent on a
+        # connection the server is closing would fail with ReadError
+        limits = httpx.Limits(keepalive_expiry=KEEPALIVE_S)
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, transport=transport,
+                                  limits=limits)
 
     def close(self) -> None:
         """Close the connections."""
