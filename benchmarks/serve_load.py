@@ -1,15 +1,14 @@
 """Load and soak of ``sightkit serve`` on 127.0.0.1, against direct calls in the same run.
 
-1. Direct baseline, in this process, on the same images: ``Classifier.predict`` one image
-   per call (what a user without a server does) and all images in one call (batched);
-   ``FaceGallery.identify`` one image per call and ``identify_many``.
-2. ``--requests`` classify requests, ``--concurrency`` at once (asyncio + httpx; 3 rounds after a
-   warm-up round, the median round reported): errors,
-   p50/p95 latency, requests/s and the ratio to both direct figures; labels compared with
-   the direct ones.
-3. The same for face identify (a gallery of 10 AT&T people, one image each; probes are
-   their other images; scikit-image's astronaut when ../shared/data is absent).
-4. ``--soak-minutes`` of mixed requests (classify, identify, upscale of small images,
+1. ``--requests`` classify requests, ``--concurrency`` at once (asyncio + httpx): errors,
+   p50/p95 latency, requests/s, and answers compared with direct calls. Three rounds after
+   a warm-up round; before each round, in this process and on the same images, the direct
+   baseline: ``Classifier.predict`` once per image (what a user without a server does) and
+   once for all images (batched). Ratios are per round, the median is reported.
+2. The same for face identify against ``FaceGallery.identify`` / ``identify_many`` (a gallery
+   of 10 AT&T people, one image each; probes are their other images; scikit-image's
+   astronaut when ../shared/data is absent).
+3. ``--soak-minutes`` of mixed requests (classify, identify, upscale of small images,
    models, healthz) from ``--soak-concurrency`` clients: the server process's RSS after a
    warm-up and at the end, sampled in between.
 
@@ -26,6 +25,7 @@ import argparse
 import asyncio
 import os
 import random
+import signal
 import socket
 import statistics
 import subprocess
@@ -59,24 +59,33 @@ def main() -> None:
     gallery, probes, truth = _gallery()
     images = _plant_images(args.requests)
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that `finally` stops the server
     server = _Server(bundle, gallery, args.upscaler)
     try:
         server.wait_ready()
-        direct = {"classify": _direct_classify(bundle, images), "identify": _direct_identify(gallery, probes, truth)}
+        from sightkit import Classifier
+        from sightkit.tasks.face.api import FaceGallery
+
+        clf = Classifier.load(bundle)
+        labels = [clf.predict(path)[0].label for path in images]
         face_probes = [probes[i % len(probes)] for i in range(args.requests)]
-        load = {
-            "classify": asyncio.run(_load(server.url, "/v1/classify", images, args.concurrency,
-                                          direct["classify"].pop("labels"), lambda a: a["label"])),
-            "identify": asyncio.run(_load(server.url, "/v1/faces/identify", face_probes, args.concurrency,
-                                          [direct["identify"]["names"][i % len(probes)]
-                                           for i in range(args.requests)],
-                                          lambda a: a["faces"][0]["name"] if a["faces"] else None)),
-        }
-        direct["identify"].pop("names")
-        for task in load:
-            for mode in ("per_image", "batched"):
-                load[task][f"ratio_vs_direct_{mode}"] = round(
-                    load[task]["requests_per_s"] / direct[task][f"{mode}_images_per_s"], 3)
+        with FaceGallery(gallery, create=False) as faces:
+            found = [faces.identify(p, top_k=3) for p in probes]
+            names = [f[0].name if f else None for f in found]
+            direct = {
+                "classify": _Direct(len(images), lambda: [clf.predict(path) for path in images],
+                                    lambda: clf.predict(images)),
+                "identify": _Direct(len(probes), lambda: [faces.identify(p, top_k=3) for p in probes],
+                                    lambda: faces.identify_many(probes, top_k=3))}
+            load = {
+                "classify": asyncio.run(_compare(server.url, "/v1/classify", images, args.concurrency, labels,
+                                                 lambda a: a["label"], direct["classify"], server.cpu_s)),
+                "identify": asyncio.run(_compare(server.url, "/v1/faces/identify", face_probes, args.concurrency,
+                                                 [names[i % len(probes)] for i in range(args.requests)],
+                                                 lambda a: a["faces"][0]["name"] if a["faces"] else None,
+                                                 direct["identify"], server.cpu_s))}
+        load["classify"]["direct_per_image_agrees_with_batched"] = labels == [p.label for p in clf.predict(images)]
+        load["identify"]["direct_correct"] = f"{sum(n == t for n, t in zip(names, truth))}/{len(probes)}"
         server_rss = server.rss_mb()
         write_result("serve_load", {
             "settings": {"requests": args.requests, "concurrency": args.concurrency, "server": server.command,
@@ -87,8 +96,10 @@ def main() -> None:
             "goal": "server throughput >= 0.8 x direct predict, 0 errors",
             "ratio_note": "ratio_vs_direct_per_image: server requests/s over Classifier.predict (or "
                           "FaceGallery.identify) called once per image in this process; ratio_vs_direct_batched: "
-                          "over one call with all images. The load generator shares the CPU with the server.",
-            "direct": direct, "load": load, "server_rss_mb_after_load": server_rss})
+                          "over one call with all images. Each load round follows its own direct passes and the "
+                          "median of the per-round ratios is reported (the machine is shared). The load generator "
+                          "shares the CPU with the server.",
+            "load": load, "server_rss_mb_after_load": server_rss})
         if args.soak_minutes > 0:
             soak = asyncio.run(_soak(server, images, probes, args.soak_minutes, args.soak_concurrency))
             write_result("serve_soak", {"settings": {"minutes": args.soak_minutes,
@@ -146,54 +157,37 @@ def _gallery() -> tuple[Path, list[Path], list[str]]:
 
 
 # -- direct baseline -------------------------------------------------------------------------
-def _direct_classify(bundle: Path, images: list[Path]) -> dict[str, Any]:
-    """Images/s of ``Classifier.predict``: one call per image, and one call for all; median of REPEATS."""
-    from sightkit import Classifier
+class _Direct:
+    """One task's direct calls in this process, timed: one call per image, and one call for all."""
 
-    clf = Classifier.load(bundle)
-    labels = [clf.predict(path)[0].label for path in images]  # warm-up: thread choice per batch shape
-    batched = [p.label for p in clf.predict(images)]
-    per_image = _median_rate(len(images), lambda: [clf.predict(path) for path in images])
-    batch = _median_rate(len(images), lambda: clf.predict(images))
-    return {"images": len(images), "per_image_images_per_s": per_image, "batched_images_per_s": batch,
-            "per_image_agrees_with_batched": labels == batched, "labels": labels}
+    def __init__(self, n: int, per_image: Any, batched: Any) -> None:
+        self.n, self.per_image, self.batched = n, per_image, batched
+        batched()  # warm-up: thread choice per batch shape (the per-image shape was warmed by the caller)
 
-
-def _direct_identify(gallery_path: Path, probes: list[Path], truth: list[str]) -> dict[str, Any]:
-    """Images/s of ``FaceGallery.identify`` per image and of ``identify_many``; median of REPEATS."""
-    from sightkit.tasks.face.api import FaceGallery
-
-    with FaceGallery(gallery_path, create=False) as gallery:
-        found = [gallery.identify(p, top_k=3) for p in probes]  # warm-up
-        gallery.identify_many(probes, top_k=3)
-        per_image = _median_rate(len(probes), lambda: [gallery.identify(p, top_k=3) for p in probes])
-        batch = _median_rate(len(probes), lambda: gallery.identify_many(probes, top_k=3))
-    names = [faces[0].name if faces else None for faces in found]
-    return {"images": len(probes), "per_image_images_per_s": per_image, "batched_images_per_s": batch,
-            "correct": sum(n == t for n, t in zip(names, truth)), "names": names}
-
-
-def _median_rate(n: int, work: Any) -> float:
-    rates = []
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        work()
-        rates.append(n / (time.perf_counter() - start))
-    return round(statistics.median(rates), 1)
+    def rates(self) -> tuple[float, float, float]:
+        """Images/s of (per-image calls, one batched call), and CPU seconds of the per-image calls."""
+        start, cpu = time.perf_counter(), time.process_time()
+        self.per_image()
+        middle, cpu = time.perf_counter(), time.process_time() - cpu
+        self.batched()
+        return self.n / (middle - start), self.n / (time.perf_counter() - middle), cpu
 
 
 # -- load ------------------------------------------------------------------------------------
-async def _load(url: str, route: str, images: list[Path], concurrency: int, expected: list[Any],
-                answer_of: Any) -> dict[str, Any]:
-    """All images sent at once (``concurrency`` in flight), REPEATS rounds after a warm-up round.
+async def _compare(url: str, route: str, images: list[Path], concurrency: int, expected: list[Any],
+                   answer_of: Any, direct: _Direct, server_cpu: Any) -> dict[str, Any]:
+    """REPEATS rounds of (direct passes, then all images sent with ``concurrency`` in flight), after a warm-up round.
 
-    Latency per request and throughput per round; the round of median throughput is reported,
-    errors are summed over all rounds.
+    Latency per request and throughput per round; the ratios are per round (against that
+    round's direct passes) and their median is reported; errors are summed over all rounds.
+    CPU seconds of the server process and of this one (the load generator) are kept per round.
     """
     import httpx
 
     payloads = [(p.name, p.read_bytes()) for p in images]
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    # idle connections dropped before uvicorn's 5 s keep-alive ends (the direct passes take longer), else a
+    # request on a connection the server is closing fails with ReadError
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency, keepalive_expiry=2.0)
     async with httpx.AsyncClient(base_url=url, headers={"X-API-Key": KEY}, limits=limits, timeout=300) as client:
         gate = asyncio.Semaphore(concurrency)
 
@@ -201,7 +195,10 @@ async def _load(url: str, route: str, images: list[Path], concurrency: int, expe
             name, content = payloads[index]
             async with gate:
                 start = time.perf_counter()
-                response = await client.post(route, files={"file": (name, content)}, data={"top_k": "3"})
+                try:
+                    response = await client.post(route, files={"file": (name, content)}, data={"top_k": "3"})
+                except httpx.TransportError:  # counted as an error (status 0), not a crash of the benchmark
+                    return time.perf_counter() - start, 0, None
                 latency = time.perf_counter() - start
             answer = answer_of(response.json()) if response.status_code == 200 else None
             return latency, response.status_code, answer
@@ -209,26 +206,46 @@ async def _load(url: str, route: str, images: list[Path], concurrency: int, expe
         await asyncio.gather(*(one(i) for i in range(len(payloads))))  # warm-up: connections, batch shapes
         rounds = []
         for _ in range(REPEATS):
-            start = time.perf_counter()
+            per_image, batched, direct_cpu = direct.rates()  # blocks the loop on purpose: nothing is in flight
+            start, cpu, served = time.perf_counter(), time.process_time(), server_cpu()
             results = await asyncio.gather(*(one(i) for i in range(len(payloads))))
-            rounds.append((time.perf_counter() - start, results))
+            cpus = (round(server_cpu() - served, 2), round(time.process_time() - cpu, 2))
+            rounds.append((per_image, batched, time.perf_counter() - start, results, cpus + (direct_cpu,)))
     statuses: dict[str, int] = {}
-    for _, results in rounds:
+    summaries = []
+    for per_image, batched, wall, results, (cpu_server, cpu_client, cpu_direct) in rounds:
         for _, status, _ in results:
             statuses[str(status)] = statuses.get(str(status), 0) + 1
-    summaries = []
-    for wall, results in rounds:
         latencies = sorted(r[0] for r in results)
-        summaries.append({"wall_s": round(wall, 2), "requests_per_s": round(len(results) / wall, 1),
+        rate = len(results) / wall
+        summaries.append({"requests_per_s": round(rate, 1), "wall_s": round(wall, 2),
+                          "cpu_s": {"server": cpu_server, "load_generator": cpu_client,
+                                    "direct_per_image": round(cpu_direct, 2)},
+                          "cpu_ratio_vs_direct_per_image": round(
+                              (cpu_direct / direct.n) / (cpu_server / len(results)), 3),
                           "latency_ms": {"p50": _ms(_pct(latencies, 50)), "p95": _ms(_pct(latencies, 95)),
                                          "max": _ms(latencies[-1])},
                           "errors": sum(r[1] != 200 for r in results),
-                          "answers_equal_direct": sum(r[2] == e for r, e in zip(results, expected))})
-    median = sorted(summaries, key=lambda r: r["requests_per_s"])[len(summaries) // 2]
+                          "answers_equal_direct": sum(r[2] == e for r, e in zip(results, expected)),
+                          "direct_per_image_images_per_s": round(per_image, 1),
+                          "direct_batched_images_per_s": round(batched, 1),
+                          "ratio_vs_direct_per_image": round(rate / per_image, 3),
+                          "ratio_vs_direct_batched": round(rate / batched, 3)})
+    median_round = sorted(summaries, key=lambda r: r["requests_per_s"])[len(summaries) // 2]
+
+    def median(key: str) -> float:
+        return round(statistics.median(r[key] for r in summaries), 3)
+
     return {"requests": len(payloads), "concurrency": concurrency, "rounds": len(rounds),
             "errors": sum(r["errors"] for r in summaries), "statuses_all_rounds": statuses,
-            "median_round": median, "requests_per_s": median["requests_per_s"],
-            "latency_ms": median["latency_ms"], "all_rounds": summaries}
+            "requests_per_s": median("requests_per_s"), "latency_ms": median_round["latency_ms"],
+            "direct_per_image_images_per_s": median("direct_per_image_images_per_s"),
+            "direct_batched_images_per_s": median("direct_batched_images_per_s"),
+            "ratio_vs_direct_per_image": median("ratio_vs_direct_per_image"),
+            "ratio_vs_direct_batched": median("ratio_vs_direct_batched"),
+            "cpu_ratio_vs_direct_per_image": median("cpu_ratio_vs_direct_per_image"),
+            "answers_equal_direct_worst_round": f"{min(r['answers_equal_direct'] for r in summaries)}/{len(payloads)}",
+            "all_rounds": summaries}
 
 
 # -- soak ------------------------------------------------------------------------------------
@@ -249,7 +266,7 @@ async def _soak(server: _Server, images: list[Path], probes: list[Path], minutes
              ("upscale", "POST", "/v1/enhance/upscale", small), ("models", "GET", "/v1/models", None),
              ("healthz", "GET", "/healthz", None)]
     stats = {k[0]: {"requests": 0, "errors": 0, "latencies": []} for k in kinds}
-    limits = httpx.Limits(max_connections=concurrency)
+    limits = httpx.Limits(max_connections=concurrency, keepalive_expiry=2.0)
     async with httpx.AsyncClient(base_url=server.url, headers={"X-API-Key": KEY}, limits=limits,
                                  timeout=120) as client:
 
@@ -311,7 +328,7 @@ class _Server:
                         "--gallery", str(gallery), "--upscaler", upscaler, "--host", "127.0.0.1",
                         "--port", str(self.port)]
         env = {**os.environ, "SIGHTKIT_API_KEY": KEY}  # not on the command line, where ps would show it
-        self.log = (TMP / "server.log").open("w")
+        self.log = (TMP / f"server_{self.port}.log").open("w")
         self.process = subprocess.Popen(self.command, env=env, stdout=self.log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 180.0) -> None:
@@ -320,14 +337,14 @@ class _Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise SystemExit(f"the server exited with {self.process.returncode}; see {TMP / 'server.log'}")
+                raise SystemExit(f"the server exited with {self.process.returncode}; see {self.log.name}")
             try:
                 if httpx.get(self.url + "/v1/models", headers={"X-API-Key": KEY}, timeout=2).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.5)
-        raise SystemExit(f"the server did not answer within {timeout:.0f} s; see {TMP / 'server.log'}")
+        raise SystemExit(f"the server did not answer within {timeout:.0f} s; see {self.log.name}")
 
     def rss_mb(self) -> float:
         """Resident memory of the server process and its children, in MiB (from /proc)."""
@@ -343,6 +360,11 @@ class _Server:
                 if line.startswith("VmRSS:"):
                     total_kb += int(line.split()[1])
         return round(total_kb / 1024, 1)
+
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) the server process has used so far, from /proc."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         self.process.terminate()
