@@ -95,7 +95,7 @@ def _run(config: object) -> None:
     status(f"loading {', '.join(loaded) or 'nothing'}; page at http://{_url_host(config.host)}:{config.port}/, "
            "API docs at /docs")
     uvicorn.run(create_app(config), host=config.host, port=config.port, access_log=False, log_level="warning",
-                timeout_graceful_shutdown=30, server_header=False)
+                timeout_graceful_shutdown=30, timeout_keep_alive=15, server_header=False)
 
 
 def _url_host(host: str) -> str:
