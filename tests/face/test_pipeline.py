@@ -113,3 +113,31 @@ def test_degradations_are_seeded(condition):
 def test_unknown_degradation():
     with pytest.raises(ConfigError, match="unknown degradation"):
         degrade(Image.new("L", (10, 10)), "fog")
+
+
+def test_small_face_in_a_whole_photo_is_found_in_an_enlarged_copy(astronaut):
+    # The whole photo shrunk until the face is about 24 px tall: too small for HOG (80 px) as it is.
+    face_height = detect_faces(astronaut)[0].height
+    photo = np.asarray(degrade(Image.fromarray(astronaut), "lowres24", face_height=face_height))
+    assert photo.shape[0] < 200 and not detect_faces(photo, "hog")
+    faces = find_faces(photo, FaceOptions())
+    assert faces and faces[0].box.source == "hog" and faces[0].size_px < 12  # best detection first
+    centre_x = (faces[0].box.left + faces[0].box.right) / 2 / photo.shape[1]
+    assert 0.35 < centre_x < 0.55  # where the astronaut's face is, not the whole image
+
+
+def test_automatic_crop_decision(face_crop):
+    tiny_crop = np.asarray(degrade(Image.fromarray(face_crop), "lowres16"))
+    assert find_faces(tiny_crop, FaceOptions())[0].box.source in ("whole", "hog", "cnn")
+    assert find_faces(np.full((40, 30, 3), 128, np.uint8), FaceOptions()) == []  # a flat thumbnail: no face
+    noise = np.random.default_rng(0).integers(0, 255, (200, 200, 3), dtype=np.uint8)
+    assert find_faces(noise, FaceOptions()) == []
+    hidden = np.ascontiguousarray(np.asarray(degrade(Image.fromarray(face_crop), "occlusion35", 0, 14)))
+    assert find_faces(hidden, FaceOptions())[0].box.source == "hog-weak"  # a partly hidden crop
+    assert find_faces(hidden, FaceOptions(crops=False)) == []
+
+
+def test_frame_degradation_scales_to_the_face():
+    photo = Image.new("RGB", (320, 240))
+    assert degrade(photo, "lowres16", face_height=80).size == (64, 48)
+    assert degrade(photo, "lowres16").size == (21, 16)

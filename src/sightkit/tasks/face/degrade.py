@@ -4,7 +4,9 @@ Each condition turns a clean probe image into a harder one, reproducibly (the ra
 draw from ``numpy.random.default_rng((seed, probe_index))``):
 
 * ``lowres32`` / ``lowres24`` / ``lowres16``: downscaled (bicubic, antialiased) to that
-  height in px, aspect kept, and handed over at that size;
+  height in px, aspect kept, and handed over at that size; for a whole photo (``face_height``
+  given: the height of the face's box in it), the photo is downscaled so that the *face* is
+  that many px tall, background and all, as a camera further away would see it;
 * ``occlusion20`` / ``occlusion35``: a black rectangle covering 20% / 35% of the image area,
   aspect ratio log-uniform in [1/2, 2], at a uniformly random position;
 * ``mask``: the bottom 40% of the image black (a lower-face mask);
@@ -37,13 +39,20 @@ NOISE_SIGMA = 15.0  # in 0-255 units, i.e. 15/255
 JPEG_QUALITY = 15
 
 
-def degrade(image: Image.Image, condition: str, seed: int = 0, index: int = 0) -> Image.Image:
+def degrade(image: Image.Image, condition: str, seed: int = 0, index: int = 0,
+            face_height: float | None = None) -> Image.Image:
     """``image`` degraded by ``condition`` (one of :data:`CONDITIONS`), seeded by ``(seed, index)``.
+
+    ``face_height`` (px, the face box's height in ``image``) makes the low-resolution
+    conditions shrink a whole photo until its face is 32 / 24 / 16 px tall, instead of the
+    image itself.
 
     Example:
         >>> img = Image.new("RGB", (92, 112), "white")
-        >>> np.asarray(degrade(img, "mask"))[-1].max()
+        >>> int(np.asarray(degrade(img, "mask"))[-1].max())
         0
+        >>> degrade(Image.new("RGB", (320, 240)), "lowres24", face_height=80).size
+        (96, 72)
     """
     if condition not in CONDITIONS:
         raise ConfigError(f"unknown degradation {condition!r}; choose from {', '.join(CONDITIONS)}")
@@ -51,8 +60,9 @@ def degrade(image: Image.Image, condition: str, seed: int = 0, index: int = 0) -
     if condition == "clean":
         return image.copy()
     if condition in _LOWRES:
-        height = _LOWRES[condition]
-        width = max(1, round(image.width * height / image.height))
+        scale = _LOWRES[condition] / (face_height or image.height)
+        height = max(1, round(image.height * scale))
+        width = max(1, round(image.width * scale))
         return image.resize((width, height), Image.Resampling.BICUBIC)  # Pillow antialiases when shrinking
     if condition in _OCCLUSION:
         return _black_box(image, *_random_rect(image.size, _OCCLUSION[condition], rng))

@@ -138,6 +138,16 @@ def centred_weak_box(rgb: np.ndarray, min_score: float = WEAK_HOG_THRESHOLD) -> 
     return replace(max(fitting, key=lambda b: b.score).clipped(width, height), source="hog-weak")
 
 
+def faint_face(rgb: np.ndarray, min_score: float = WEAK_HOG_THRESHOLD) -> bool:
+    """Whether any HOG window scores at least ``min_score``: a face too faint to detect may be there.
+
+    A blurred, low-resolution face scores about -1.4 to +0.1 where the detector needs 0; a
+    flat image about -2.4 (random noise and natural scenes -0.7 to -1.6, so this is a weak
+    hint, not a detector).
+    """
+    return bool(_hog(rgb, 0, min_score))
+
+
 def _hog(rgb: np.ndarray, upsample: int, threshold: float = _HOG_THRESHOLD) -> list[Box]:
     rects, scores, _ = _hog_detector().run(rgb, upsample, threshold)
     return [Box(r.left(), r.top(), r.right() + 1, r.bottom() + 1, float(s), "hog") for r, s in zip(rects, scores)]

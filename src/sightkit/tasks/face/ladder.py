@@ -13,6 +13,10 @@ several views (:data:`~sightkit.tasks.face.jitter.JITTERS`: the face slightly la
 smaller, or shifted by a fraction of a low-resolution pixel), and a probe is matched with
 the nearest of them.
 
+Each view is made the way a probe of that size arrives: the photo around the face is
+shrunk, and the view goes through the same detection and alignment as a probe photo with
+the same options (for a whole photo, with its background; for a crop, the crop).
+
 Example:
     >>> level_for(5.1), level_for(40.0)
     (5.7, 0.0)
@@ -26,7 +30,7 @@ from dataclasses import replace
 import numpy as np
 from PIL import Image
 
-from sightkit.tasks.face.jitter import JITTERS, context_crop
+from sightkit.tasks.face.jitter import JITTERS
 from sightkit.tasks.face.pipeline import Face, FaceOptions, find_faces
 
 # Eye distances (px) of the synthetic low-resolution views. 4 px is a face about 12 px wide;
@@ -34,6 +38,10 @@ from sightkit.tasks.face.pipeline import Face, FaceOptions, find_faces
 LEVELS: tuple[float, ...] = (4.0, 5.7, 8.0, 11.3, 16.0, 22.6)
 NATIVE = 0.0
 _HALF_STEP = 2 ** 0.25
+# The ladder shrinks the photo around the enrolled face, this many face boxes each way:
+# a whole photo keeps its background (as a probe photo of that size would have it) while
+# a large photo is not shrunk whole 54 times.
+_SURROUNDINGS = 3.0
 
 
 def level_for(eye_distance_px: float) -> float:
@@ -46,13 +54,16 @@ def level_for(eye_distance_px: float) -> float:
 def synthetic_views(rgb: np.ndarray, face: Face, options: FaceOptions) -> list[tuple[float, Face]]:
     """``(level, face)`` views for each ladder level (no descriptors yet), :data:`JITTERS` per level.
 
-    The face is cut out with some context, shifted and shrunk (bicubic, antialiased) so that
-    its eye distance equals the level times the jitter's size factor, and described as a
-    probe of that size would be; levels at or above the face's own resolution hold the
-    face itself, once.
+    The photo around the face (up to :data:`_SURROUNDINGS` face boxes each way, so a whole
+    photo keeps its background) is shifted and shrunk (bicubic, antialiased) so that the
+    face's eye distance equals the level times the jitter's size factor, and described
+    exactly as a probe photo of that size would be, with the same options; a view in which
+    the face is not found again is left out. Levels at or above the face's own resolution
+    hold the face itself, once.
     """
-    crop = context_crop(rgb, face.box.left, face.box.top, face.box.right, face.box.bottom)
-    view_options = replace(options, crops=True, probe_jitter=False)
+    region, offset = _surroundings(rgb, face)
+    centre = np.array([(face.box.left + face.box.right) / 2, (face.box.top + face.box.bottom) / 2]) - offset
+    view_options = replace(options, probe_jitter=False)
     views: list[tuple[float, Face]] = []
     for level in LEVELS:
         if level * _HALF_STEP >= face.size_px:
@@ -60,9 +71,28 @@ def synthetic_views(rgb: np.ndarray, face: Face, options: FaceOptions) -> list[t
             continue
         for shift_x, shift_y, size in JITTERS:
             scale = level * size / face.size_px
-            shifted = np.roll(crop, (round(shift_y / scale), round(shift_x / scale)), axis=(0, 1))
-            small = Image.fromarray(shifted).resize((max(2, round(crop.shape[1] * scale)),
-                                                     max(2, round(crop.shape[0] * scale))), Image.Resampling.BICUBIC)
-            found = find_faces(np.asarray(small), view_options)
-            views.append((level, max(found, key=lambda f: f.box.area)))
+            shifted = np.roll(region, (round(shift_y / scale), round(shift_x / scale)), axis=(0, 1))
+            small = Image.fromarray(shifted).resize((max(2, round(region.shape[1] * scale)),
+                                                     max(2, round(region.shape[0] * scale))), Image.Resampling.BICUBIC)
+            found = _nearest(find_faces(np.asarray(small), view_options), centre * scale, face.box.width * scale)
+            if found is not None:
+                views.append((level, found))
     return views
+
+
+def _surroundings(rgb: np.ndarray, face: Face) -> tuple[np.ndarray, np.ndarray]:
+    """The photo around ``face`` (at most :data:`_SURROUNDINGS` box sizes each way) and its top-left corner."""
+    box = face.box
+    mx, my = round(box.width * _SURROUNDINGS), round(box.height * _SURROUNDINGS)
+    top, left = max(0, box.top - my), max(0, box.left - mx)
+    bottom, right = min(rgb.shape[0], box.bottom + my), min(rgb.shape[1], box.right + mx)
+    return np.ascontiguousarray(rgb[top:bottom, left:right]), np.array([left, top], dtype=float)
+
+
+def _nearest(faces: list[Face], centre: np.ndarray, width: float) -> Face | None:
+    """The face whose box centre is nearest ``centre``, if within half a face width of it."""
+    def distance(face: Face) -> float:
+        return float(np.hypot((face.box.left + face.box.right) / 2 - centre[0],
+                              (face.box.top + face.box.bottom) / 2 - centre[1]))
+    best = min(faces, key=distance, default=None)
+    return best if best is not None and distance(best) <= max(width / 2, 2.0) else None

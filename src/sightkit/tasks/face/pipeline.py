@@ -6,7 +6,7 @@ The steps, each switchable through :class:`FaceOptions` (and measured in
 1. an image smaller than ``upscale_to`` px tall is enlarged (bicubic, optional sharpening);
 2. a large solid occluder is found and filled (mirror of the visible half, then inpainting);
 3. faces are detected with HOG, then the CNN detector if HOG finds none (``fallback``),
-   then, for face crops (``crops=True``), a partly hidden face takes the best HOG window
+   then, for face crops (``crops``, decided per image by default), a partly hidden face takes the best HOG window
    near the crop's centre even below the detection threshold (``weak_window``,
    :func:`~sightkit.tasks.face.detect.centred_weak_box`), and otherwise the whole image is
    taken as the face and aligned by its landmarks alone;
@@ -35,7 +35,8 @@ import numpy as np
 from PIL import Image
 
 from sightkit.tasks.face.align import check_landmarks, face_chip, fit_landmarks, landmark_points, refine_landmarks
-from sightkit.tasks.face.detect import Box, centred_weak_box, check_detector, detect_faces, whole_image_box
+from sightkit.tasks.face.detect import (Box, centred_weak_box, check_detector, detect_faces, faint_face,
+                                       whole_image_box)
 from sightkit.tasks.face.embed import embed_chips
 from sightkit.tasks.face.jitter import JITTERS, context_crop, jittered
 from sightkit.tasks.face.restore import fill_occluder, find_occluder, upscale
@@ -48,6 +49,13 @@ _FACE_TARGET_PX = 100
 _MARGIN = 0.5
 # At most this much enlargement: past 8x bicubic adds only blur.
 _MAX_FACTOR = 8.0
+# Automatic crop decision: an image where no face is found may be a face crop up to this
+# size (att_faces 92x112, LFW 250x250); a larger one is a photo without a (findable) face.
+CROP_MAX_SIDE = 256
+# Whole photos: enlarged copies searched for faces too small for HOG go up to this factor
+# (a 10 px face to 80 px) and this many pixels (HOG takes about 0.5 s on 2.5 Mpx).
+_MAX_SEARCH_FACTOR = 8.0
+_MAX_SEARCH_PIXELS = 2_500_000
 # Faces with fewer pixels than this between the eyes also get jittered views: on att_faces it
 # helped 16 px tall probes (4-5 px: rank-1 77.2 -> 79.4%) and not 24 px ones (about 7 px).
 TINY_EYE_PX = 6.0
@@ -61,6 +69,10 @@ _REFIT_SHIFTS = ((0.0, 0.0), (0.08, 0.0), (-0.08, 0.0), (0.0, 0.08), (0.0, -0.08
 class FaceOptions:
     """How faces are found and described; defaults are sightkit's measured best at interactive speed.
 
+    ``crops``: True when the images are face crops (when no detector fires, the face is the
+    whole image, or a partly hidden face the best centred HOG window); False for whole
+    photos; None (default) decides per image where no face was found (:func:`is_crop`).
+
     Example:
         >>> FaceOptions(detector="cnn", upsample=0).detector
         'cnn'
@@ -69,7 +81,7 @@ class FaceOptions:
     detector: str = "hog"
     upsample: int = 0
     fallback: bool = True
-    crops: bool = False
+    crops: bool | None = None
     landmarks: int = 5
     upscale_to: int = 112
     sharpen: float = 0.0
@@ -129,17 +141,14 @@ class Face:
 
 def find_faces(rgb: np.ndarray, options: FaceOptions) -> list[Face]:
     """The faces in one ``H x W x 3`` uint8 image (no descriptors yet), best detection first."""
-    work, factor = rgb, 1.0
-    if rgb.shape[0] < options.upscale_to:
-        factor = options.upscale_to / rgb.shape[0]
-        work = upscale(rgb, factor, options.sharpen)
+    work, factor = _working_image(rgb, options)
     occluder = find_occluder(work) if options.fill_occluders else None
     if occluder is not None:
         first = detect_faces(work, options.detector, options.upsample)
         axis = (first[0].left + first[0].right) / 2 if first else work.shape[1] / 2
         work = fill_occluder(work, occluder, axis)
     boxes = detect_faces(work, options.detector, options.upsample, fallback=options.fallback)
-    if not boxes and options.crops:
+    if not boxes and is_crop(rgb, options, occluder is not None, work):
         weak = centred_weak_box(work) if occluder is not None and options.weak_window else None
         boxes = [weak if weak is not None else whole_image_box(work)]
     faces = [_align(work, box, factor, occluder, options) for box in boxes]
@@ -148,6 +157,52 @@ def find_faces(rgb: np.ndarray, options: FaceOptions) -> list[Face]:
             if face.size_px < TINY_EYE_PX:
                 face.views = _jittered_views(rgb, face, options)
     return faces
+
+
+def _working_image(rgb: np.ndarray, options: FaceOptions) -> tuple[np.ndarray, float]:
+    """The image the detectors and landmarks work on, and its scale: small images enlarged.
+
+    An image under ``upscale_to`` px tall is enlarged to that height. In a whole photo (not
+    ``crops``) a face too small for the HOG detector (about 80 px) is then looked for in
+    copies enlarged 2x, 4x, 8x (bicubic, up to :data:`_MAX_SEARCH_PIXELS`), and the first
+    copy in which HOG finds a face is the working image.
+    """
+    work, factor = rgb, 1.0
+    if rgb.shape[0] < options.upscale_to:
+        factor = options.upscale_to / rgb.shape[0]
+        work = upscale(rgb, factor, options.sharpen)
+    if options.crops is True or detect_faces(work, "hog", options.upsample):
+        return work, factor
+    search = factor
+    while search * 2 <= _MAX_SEARCH_FACTOR and rgb.size / 3 * (search * 2) ** 2 <= _MAX_SEARCH_PIXELS:
+        search *= 2
+        larger = upscale(rgb, search, options.sharpen)
+        if detect_faces(larger, "hog", options.upsample):
+            return larger, search
+    return work, factor
+
+
+def is_crop(rgb: np.ndarray, options: FaceOptions, occluded: bool = False, work: np.ndarray | None = None) -> bool:
+    """Whether an image in which no face was found is taken as a face crop (see ``FaceOptions.crops``).
+
+    Automatically (``crops=None``): an image at most :data:`CROP_MAX_SIDE` px on its longer
+    side that is either ``occluded`` (a solid occluder was found: a partly hidden face), or
+    under ``upscale_to`` px tall (a low-resolution crop) with a faint face-like HOG window
+    in its enlarged copy ``work`` (:func:`~sightkit.tasks.face.detect.faint_face`). Other
+    small images (a blank or flat thumbnail) stay "no face".
+
+    Example:
+        >>> blank, crop, photo = (np.zeros(shape, np.uint8) for shape in ((24, 20, 3), (112, 92, 3), (240, 320, 3)))
+        >>> is_crop(blank, FaceOptions()), is_crop(crop, FaceOptions(), occluded=True)
+        (False, True)
+        >>> is_crop(photo, FaceOptions(), occluded=True), is_crop(photo, FaceOptions(crops=True))
+        (False, True)
+    """
+    if options.crops is not None:
+        return options.crops
+    if max(rgb.shape[:2]) > CROP_MAX_SIDE:
+        return False
+    return occluded or (rgb.shape[0] < options.upscale_to and faint_face(rgb if work is None else work))
 
 
 def describe(images: Sequence[np.ndarray], options: FaceOptions) -> list[list[Face]]:
