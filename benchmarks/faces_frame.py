@@ -81,7 +81,7 @@ def main() -> None:
 def run_dataset(root: Path, chosen: dict, conditions: list[str], probes_per_person: int, people: int,
                 protocol: str) -> dict:
     from sightkit.tasks.face.degrade import degrade
-    from sightkit.tasks.face.evaluate import (closed_set, gallery_embeddings, load_faces, probe_faces,
+    from sightkit.tasks.face.evaluate import (closed_set, face_height, gallery_embeddings, load_faces, probe_faces,
                                               rank_people, read_face_image, split_people)
     from sightkit.tasks.face.pipeline import as_rgb_array
 
@@ -112,14 +112,6 @@ def run_dataset(root: Path, chosen: dict, conditions: list[str], probes_per_pers
         out[name] = {"rank1": row, "seconds": round(time.perf_counter() - start, 1)}
         print(root.name, name, {c: r["rank1"] for c, r in row.items()}, flush=True)
     return out
-
-
-def face_height(rgb: np.ndarray) -> float:
-    """The height of the largest face box dlib finds in the clean photo (HOG, then CNN; a third of the photo if none)."""
-    from sightkit.tasks.face.detect import detect_faces
-
-    boxes = detect_faces(rgb, "hog", upsample=1, fallback=True)
-    return float(max(boxes, key=lambda b: b.area).height) if boxes else rgb.shape[0] / 3
 
 
 if __name__ == "__main__":

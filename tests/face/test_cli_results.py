@@ -58,10 +58,10 @@ def test_enroll_without_a_face_writes_nothing(cli, tmp_path, db, no_face_file):
     code, out, err = cli("face", "enroll", "nobody", no_face_file, "-g", new)
     assert code == 2 and out == "" and one_error_line(err).startswith("error: texture.png: no face found;")
     assert list(tmp_path.glob("new.db*")) == []
-    before = db.read_bytes()
+    before = cli("face", "list", "-g", db, "--json")[1]
     code, _, err = cli("face", "enroll", "nobody", no_face_file, "-g", db)
     assert code == 2 and one_error_line(err)
-    assert db.read_bytes() == before
+    assert cli("face", "list", "-g", db, "--json")[1] == before  # (the file's bytes may change: SQLite folds its log in)
     assert [p["name"] for p in json.loads(cli("face", "list", "-g", db, "--json")[1])["people"]] == ["eileen"]
 
 

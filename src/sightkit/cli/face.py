@@ -232,7 +232,7 @@ def calibrate(
     gallery: Path = GALLERY,
     far: float = typer.Option(1e-3, "--far", min=1e-6, max=0.5, help="Target false accept rate of the threshold."),
     out: Optional[Path] = typer.Option(None, "--out", help="Report folder. \\[default: runs/face-calibrate-DATA]"),
-    crops: bool = typer.Option(True, "--crops/--no-crops", help="Images are face crops."),
+    crops: Optional[bool] = CROPS,
     json_out: bool = JSON,
 ) -> None:
     """Genuine/impostor distances, ROC, EER, TAR at FAR 1e-2/1e-3; stores the recommended threshold."""
@@ -275,7 +275,10 @@ def evaluate(
     degrade: bool = typer.Option(False, "--degrade", help="Also run the robustness protocol (low-res, occlusion, ...)."),
     match: str = typer.Option("nearest", "--match", help="nearest or mean: a person's closest or mean embedding."),
     ladder: bool = typer.Option(True, "--ladder/--no-ladder", help="Match small faces against low-resolution views."),
-    crops: bool = typer.Option(True, "--crops/--no-crops", help="Images are face crops."),
+    frame: bool = typer.Option(False, "--frame", help="With --degrade: shrink each whole photo until its face is "
+                                                       "32/24/16 px tall, instead of the photo itself."),
+    crops: Optional[bool] = typer.Option(None, "--crops/--no-crops",
+                                         help="Images are face crops (or whole photos). \\[default: decided per image]"),
     out: Optional[Path] = typer.Option(None, "--out", help="Report folder. \\[default: runs/face-eval-DATA]"),
     seed: int = typer.Option(0, "--seed", help="Seed of the split and the degradations."),
     json_out: bool = JSON,
@@ -294,7 +297,7 @@ def evaluate(
     with progress_bar("evaluating", total, enabled=not json_out) as advance:
         report = evaluate_dataset(data, out or Path("runs") / f"face-eval-{data.name}", enroll=enroll, unknown=unknown,
                                   degrade_probes=degrade, options=FaceOptions(crops=crops), ladder=ladder, match=match,
-                                  seed=seed, progress=advance)
+                                  seed=seed, progress=advance, frame=frame)
     figures = {k: report[k] for k in ("rank1", "rank5", "dir_at_far_1pct", "eer", "probes")}
     figures.update({f"{c}_rank1": r["rank1"] for c, r in report.get("degrade", {}).items()})
     if json_out:

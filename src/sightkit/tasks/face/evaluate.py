@@ -190,12 +190,17 @@ def verification(ranked: Sequence[list[tuple[str, float]]], truth: Sequence[str]
 
 def evaluate_dataset(data: str | Path, out: str | Path, *, enroll: int = 1, unknown: int | None = None,
                      degrade_probes: bool = False, options: FaceOptions | None = None, ladder: bool = True,
-                     match: str = "nearest", seed: int = 0, progress: Progress | None = None) -> dict[str, Any]:
-    """Run every protocol on ``data`` and write ``report.json``, plots and ``report.html`` to ``out``."""
+                     match: str = "nearest", seed: int = 0, progress: Progress | None = None,
+                     frame: bool = False) -> dict[str, Any]:
+    """Run every protocol on ``data`` and write ``report.json``, plots and ``report.html`` to ``out``.
+
+    ``frame``: the low-resolution conditions shrink each whole photo until its face is 32 /
+    24 / 16 px tall (:func:`face_height` of the clean photo), instead of the photo itself.
+    """
     from sightkit.core.report import write_report
     from sightkit.tasks.face.plots import degrade_bars, distance_histogram, open_set_curve, roc_curve
 
-    options = options or FaceOptions(crops=True)
+    options = options or FaceOptions()
     paths, names, skipped = load_faces(data)
     people = sorted(set(names))
     n_unknown = round(len(people) / 4) if unknown is None else unknown
@@ -219,9 +224,11 @@ def evaluate_dataset(data: str | Path, out: str | Path, *, enroll: int = 1, unkn
     figures = {"roc": roc_curve(genuine, impostor), "distances": distance_histogram(genuine, impostor, ver["threshold"]),
                "open_set": open_set_curve(report["open_set"]["curve"])}
     if degrade_probes:
-        report["degrade"] = {}
+        report["degrade"], report["degrade_protocol"] = {}, "frame" if frame else "image"
+        heights = {i: face_height(images[i]) if frame else None for i in split.probes}
         for condition in CONDITIONS[1:]:
-            probes = [as_rgb_array(degrade(Image.fromarray(images[i]), condition, seed, i)) for i in split.probes]
+            probes = [as_rgb_array(degrade(Image.fromarray(images[i]), condition, seed, i, heights[i]))
+                      for i in split.probes]
             faces = probe_faces(probes, options, progress)
             report["degrade"][condition] = closed_set(rank_people(gallery, faces, ladder, match, chips=chips,
                                                                   flip=options.flip), truth)
@@ -231,6 +238,14 @@ def evaluate_dataset(data: str | Path, out: str | Path, *, enroll: int = 1, unkn
     summary = ["people", "images", "enroll_per_person", "probes", "rank1", "rank5", "dir_at_far_1pct", "eer"]
     report["report_html"] = str(write_report(out, report, figures, f"face evaluation: {Path(data).name}", summary))
     return report
+
+
+def face_height(rgb: np.ndarray) -> float:
+    """The height (px) of the largest face box in a clean photo (HOG enlarged once, then CNN; a third of it if none)."""
+    from sightkit.tasks.face.detect import detect_faces
+
+    boxes = detect_faces(rgb, "hog", upsample=1, fallback=True)
+    return float(max(boxes, key=lambda b: b.area).height) if boxes else rgb.shape[0] / 3
 
 
 def read_face_image(path: Path) -> np.ndarray:
