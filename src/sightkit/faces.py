@@ -71,14 +71,16 @@ class Comparison:
 
 
 def find(image: ImageSource, *, detector: str = "hog", upsample: int = 0, landmarks: int = 5,
-         crops: bool = False) -> list[Face]:
+         crops: bool | None = None) -> list[Face]:
     """Every face in ``image`` (a file, PIL image or array), best detection first.
 
     ``detector``: "hog" (fast; a miss is retried with the CNN) or "cnn". ``upsample``: double
     the image that many times first, for faces under ~80 px. ``landmarks``: 5 points (eye
     corners and nose, the points faces are aligned by) or 68 (chin, brows, nose, eyes, lips).
     ``crops=True``: the image is a face crop; when no detector fires, the whole image is
-    taken as the face. An image without a face gives ``[]``.
+    taken as the face (``False``: never; ``None``, the default: decided per image, see
+    :func:`~sightkit.tasks.face.pipeline.is_crop`). A face too small for the detector in a
+    whole photo is looked for in enlarged copies. An image without a face gives ``[]``.
 
     Example:
         >>> import skimage.data                                       # doctest: +SKIP
