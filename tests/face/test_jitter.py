@@ -6,7 +6,8 @@ import numpy as np
 from PIL import Image
 
 from sightkit.tasks.face.index import PersonIndex
-from sightkit.tasks.face.jitter import JITTERS, context_crop, jittered
+from sightkit.tasks.face.detect import Box
+from sightkit.tasks.face.jitter import JITTERS, jittered, nearest, surroundings
 from sightkit.tasks.face.pipeline import TINY_EYE_PX, FaceOptions, describe
 
 
@@ -19,10 +20,23 @@ def test_jittered_resizes_and_shifts_by_a_fraction_of_a_pixel():
     assert JITTERS[0] == (0.0, 0.0, 1.0)
 
 
-def test_context_crop_keeps_a_margin_inside_the_image():
-    image = np.zeros((100, 80, 3), np.uint8)
-    assert context_crop(image, 20, 30, 40, 60).shape == (66, 44, 3)  # 0.6 of 30 px and of 20 px each side
-    assert context_crop(image, 0, 0, 80, 100).shape == (100, 80, 3)
+def test_surroundings_keep_three_boxes_inside_the_image():
+    image = np.zeros((400, 300, 3), np.uint8)
+    region, offset = surroundings(image, 100, 150, 120, 170)  # a 20 px box: 60 px each way
+    assert region.shape == (140, 140, 3) and offset.tolist() == [40, 90]
+    region, offset = surroundings(image, 0, 0, 300, 400)
+    assert region.shape == (400, 300, 3) and offset.tolist() == [0, 0]
+
+
+def test_nearest_face_within_half_a_width():
+    class Found:
+        def __init__(self, left: int) -> None:
+            self.box = Box(left, 0, left + 20, 20, 1.0, "hog")
+
+    faces = [Found(0), Found(100)]
+    assert nearest(faces, np.array([105.0, 10.0]), 20).box.left == 100
+    assert nearest(faces, np.array([60.0, 10.0]), 20) is None
+    assert nearest([], np.array([0.0, 0.0]), 20) is None
 
 
 def test_tiny_face_is_described_from_jittered_copies(face_crop):

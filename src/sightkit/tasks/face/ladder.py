@@ -30,7 +30,7 @@ from dataclasses import replace
 import numpy as np
 from PIL import Image
 
-from sightkit.tasks.face.jitter import JITTERS
+from sightkit.tasks.face.jitter import JITTERS, nearest, surroundings
 from sightkit.tasks.face.pipeline import Face, FaceOptions, find_faces
 
 # Eye distances (px) of the synthetic low-resolution views. 4 px is a face about 12 px wide;
@@ -38,10 +38,7 @@ from sightkit.tasks.face.pipeline import Face, FaceOptions, find_faces
 LEVELS: tuple[float, ...] = (4.0, 5.7, 8.0, 11.3, 16.0, 22.6)
 NATIVE = 0.0
 _HALF_STEP = 2 ** 0.25
-# The ladder shrinks the photo around the enrolled face, this many face boxes each way:
-# a whole photo keeps its background (as a probe photo of that size would have it) while
-# a large photo is not shrunk whole 54 times.
-_SURROUNDINGS = 3.0
+
 
 
 def level_for(eye_distance_px: float) -> float:
@@ -54,14 +51,14 @@ def level_for(eye_distance_px: float) -> float:
 def synthetic_views(rgb: np.ndarray, face: Face, options: FaceOptions) -> list[tuple[float, Face]]:
     """``(level, face)`` views for each ladder level (no descriptors yet), :data:`JITTERS` per level.
 
-    The photo around the face (up to :data:`_SURROUNDINGS` face boxes each way, so a whole
+    The photo around the face (up to :data:`~sightkit.tasks.face.jitter.SURROUNDINGS` face boxes each way, so a whole
     photo keeps its background) is shifted and shrunk (bicubic, antialiased) so that the
     face's eye distance equals the level times the jitter's size factor, and described
     exactly as a probe photo of that size would be, with the same options; a view in which
-    the face is not found again is left out. Levels at or above the face's own resolution
-    hold the face itself, once.
+    the face is not found again is left out. Levels at or above the face's own resolution,
+    and levels at which no view was found, hold the face itself, once.
     """
-    region, offset = _surroundings(rgb, face)
+    region, offset = surroundings(rgb, face.box.left, face.box.top, face.box.right, face.box.bottom)
     centre = np.array([(face.box.left + face.box.right) / 2, (face.box.top + face.box.bottom) / 2]) - offset
     view_options = replace(options, probe_jitter=False)
     views: list[tuple[float, Face]] = []
@@ -69,30 +66,16 @@ def synthetic_views(rgb: np.ndarray, face: Face, options: FaceOptions) -> list[t
         if level * _HALF_STEP >= face.size_px:
             views.append((level, face))
             continue
+        found_any = False
         for shift_x, shift_y, size in JITTERS:
             scale = level * size / face.size_px
             shifted = np.roll(region, (round(shift_y / scale), round(shift_x / scale)), axis=(0, 1))
             small = Image.fromarray(shifted).resize((max(2, round(region.shape[1] * scale)),
                                                      max(2, round(region.shape[0] * scale))), Image.Resampling.BICUBIC)
-            found = _nearest(find_faces(np.asarray(small), view_options), centre * scale, face.box.width * scale)
+            found = nearest(find_faces(np.asarray(small), view_options), centre * scale, face.box.width * scale)
             if found is not None:
                 views.append((level, found))
+                found_any = True
+        if not found_any:  # too small to be found again: every level still holds the person
+            views.append((level, face))
     return views
-
-
-def _surroundings(rgb: np.ndarray, face: Face) -> tuple[np.ndarray, np.ndarray]:
-    """The photo around ``face`` (at most :data:`_SURROUNDINGS` box sizes each way) and its top-left corner."""
-    box = face.box
-    mx, my = round(box.width * _SURROUNDINGS), round(box.height * _SURROUNDINGS)
-    top, left = max(0, box.top - my), max(0, box.left - mx)
-    bottom, right = min(rgb.shape[0], box.bottom + my), min(rgb.shape[1], box.right + mx)
-    return np.ascontiguousarray(rgb[top:bottom, left:right]), np.array([left, top], dtype=float)
-
-
-def _nearest(faces: list[Face], centre: np.ndarray, width: float) -> Face | None:
-    """The face whose box centre is nearest ``centre``, if within half a face width of it."""
-    def distance(face: Face) -> float:
-        return float(np.hypot((face.box.left + face.box.right) / 2 - centre[0],
-                              (face.box.top + face.box.bottom) / 2 - centre[1]))
-    best = min(faces, key=distance, default=None)
-    return best if best is not None and distance(best) <= max(width / 2, 2.0) else None

@@ -38,7 +38,7 @@ from sightkit.tasks.face.align import check_landmarks, face_chip, fit_landmarks,
 from sightkit.tasks.face.detect import (Box, centred_weak_box, check_detector, detect_faces, faint_face,
                                        whole_image_box)
 from sightkit.tasks.face.embed import embed_chips
-from sightkit.tasks.face.jitter import JITTERS, context_crop, jittered
+from sightkit.tasks.face.jitter import JITTERS, jittered, nearest, surroundings
 from sightkit.tasks.face.restore import fill_occluder, find_occluder, upscale
 
 # Faces narrower than this (px) are enlarged before landmark fitting; dlib's HOG window is 80 px.
@@ -231,14 +231,20 @@ def as_rgb_array(image: Image.Image) -> np.ndarray:
 
 
 def _jittered_views(rgb: np.ndarray, face: Face, options: FaceOptions) -> list[Face]:
-    """The tiny ``face`` found again in jittered copies of its surroundings (all jitters but "as is")."""
+    """The tiny ``face`` found again, with the same options, in jittered copies of the photo around it.
+
+    Jitters in which the face is not found again are left out.
+    """
     box = face.box
-    crop = context_crop(rgb, box.left, box.top, box.right, box.bottom)
-    view_options = replace(options, crops=True, probe_jitter=False)
+    region, offset = surroundings(rgb, box.left, box.top, box.right, box.bottom)
+    view_options = replace(options, probe_jitter=False)
     views = []
     for shift_x, shift_y, size in JITTERS[1:]:
-        found = find_faces(jittered(crop, shift_x, shift_y, size), view_options)
-        views.append(max(found, key=lambda f: f.box.area))
+        centre = (np.array([(box.left + box.right) / 2, (box.top + box.bottom) / 2]) - offset) * size
+        centre += (shift_x, shift_y)
+        found = nearest(find_faces(jittered(region, shift_x, shift_y, size), view_options), centre, box.width * size)
+        if found is not None:
+            views.append(found)
     return views
 
 
