@@ -77,4 +77,9 @@ def test_calibrate_and_evaluate_on_a_tiny_dataset(cli, db, face_crop, tmp_path):
     report = json.loads(out)
     assert 0 <= report["rank1"] <= 1 and report["probes"] == 6
     assert (tmp_path / "ev" / "report.html").exists() and (tmp_path / "ev" / "roc.png").exists()
+    code, out, err = cli("face", "evaluate", data, "--enroll", "1", "--unknown", "1", "--no-ladder", "--degrade",
+                         "--frame", "--out", tmp_path / "ev-frame", "--json")
+    assert code == 0, err
+    framed = json.loads(out)
+    assert framed["degrade_protocol"] == "frame" and 0 <= framed["lowres16_rank1"] <= 1
     shutil.rmtree(data)

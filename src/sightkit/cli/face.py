@@ -300,6 +300,8 @@ def evaluate(
                                   seed=seed, progress=advance, frame=frame)
     figures = {k: report[k] for k in ("rank1", "rank5", "dir_at_far_1pct", "eer", "probes")}
     figures.update({f"{c}_rank1": r["rank1"] for c, r in report.get("degrade", {}).items()})
+    if "degrade_protocol" in report:
+        figures["degrade_protocol"] = report["degrade_protocol"]
     if json_out:
         print_json({**figures, "report_html": report["report_html"]})
         return
