@@ -134,10 +134,26 @@ def test_automatic_crop_decision(face_crop):
     assert find_faces(noise, FaceOptions()) == []
     hidden = np.ascontiguousarray(np.asarray(degrade(Image.fromarray(face_crop), "occlusion35", 0, 14)))
     assert find_faces(hidden, FaceOptions())[0].box.source == "hog-weak"  # a partly hidden crop
-    assert find_faces(hidden, FaceOptions(crops=False)) == []
+    assert find_faces(hidden, FaceOptions(crops=False, weak_window=False)) == []
 
 
 def test_frame_degradation_scales_to_the_face():
     photo = Image.new("RGB", (320, 240))
     assert degrade(photo, "lowres16", face_height=80).size == (64, 48)
     assert degrade(photo, "lowres16").size == (21, 16)
+
+
+def test_weak_window_beside_an_occluder_in_a_whole_photo(astronaut):
+    from sightkit.tasks.face.detect import weak_box_by_occluder
+
+    face = detect_faces(astronaut)[0]
+    hidden = np.zeros(astronaut.shape[:2], bool)
+    hidden[face.top + face.height // 2:face.bottom + 10, face.left - 10:face.right + 10] = True  # lower half
+    photo = astronaut.copy()
+    photo[hidden] = 0
+    assert detect_faces(photo) == []
+    box = weak_box_by_occluder(photo, hidden)
+    assert box.source == "hog-weak" and abs(box.left - face.left) < 20 and abs(box.top - face.top) < 20
+    elsewhere = np.zeros_like(hidden)
+    elsewhere[400:500, 400:500] = True  # a box far from the face: no window touches it
+    assert weak_box_by_occluder(np.where(elsewhere[..., None], 0, astronaut).astype(np.uint8), elsewhere) is None

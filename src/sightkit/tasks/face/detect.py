@@ -138,6 +138,21 @@ def centred_weak_box(rgb: np.ndarray, min_score: float = WEAK_HOG_THRESHOLD) -> 
     return replace(max(fitting, key=lambda b: b.score).clipped(width, height), source="hog-weak")
 
 
+def weak_box_by_occluder(rgb: np.ndarray, occluder: np.ndarray, min_score: float = WEAK_HOG_THRESHOLD) -> Box | None:
+    """In a whole photo, the best HOG window scoring at least ``min_score`` that touches the occluder, or ``None``.
+
+    A face partly hidden by a box still scores highest beside or under it; windows elsewhere
+    in the photo are not considered.
+    """
+    best = None
+    for box in _hog(rgb, 0, min_score):
+        margin_x, margin_y = box.width // 4, box.height // 4
+        region = occluder[max(0, box.top - margin_y):box.bottom + margin_y, max(0, box.left - margin_x):box.right + margin_x]
+        if region.any() and (best is None or box.score > best.score):
+            best = box
+    return None if best is None else replace(best.clipped(rgb.shape[1], rgb.shape[0]), source="hog-weak")
+
+
 def faint_face(rgb: np.ndarray, min_score: float = WEAK_HOG_THRESHOLD) -> bool:
     """Whether any HOG window scores at least ``min_score``: a face too faint to detect may be there.
 

@@ -9,7 +9,9 @@ The steps, each switchable through :class:`FaceOptions` (and measured in
    then, for face crops (``crops``, decided per image by default), a partly hidden face takes the best HOG window
    near the crop's centre even below the detection threshold (``weak_window``,
    :func:`~sightkit.tasks.face.detect.centred_weak_box`), and otherwise the whole image is
-   taken as the face and aligned by its landmarks alone;
+   taken as the face and aligned by its landmarks alone; in a whole photo with an occluder,
+   the best weak HOG window touching the occluder
+   (:func:`~sightkit.tasks.face.detect.weak_box_by_occluder`);
 4. a face under ``MIN_FACE_PX`` wide is cut out and enlarged before its landmarks are fitted;
 5. 5- (or 68-) point landmarks give an aligned 150 px chip, embedded by dlib's ResNet,
    averaged with its mirror image (``flip``); unless an occluder was found, the landmarks
@@ -36,7 +38,7 @@ from PIL import Image
 
 from sightkit.tasks.face.align import check_landmarks, face_chip, fit_landmarks, landmark_points, refine_landmarks
 from sightkit.tasks.face.detect import (Box, centred_weak_box, check_detector, detect_faces, faint_face,
-                                       whole_image_box)
+                                       weak_box_by_occluder, whole_image_box)
 from sightkit.tasks.face.embed import embed_chips
 from sightkit.tasks.face.jitter import JITTERS, jittered, nearest, surroundings
 from sightkit.tasks.face.restore import fill_occluder, find_occluder, upscale
@@ -151,6 +153,9 @@ def find_faces(rgb: np.ndarray, options: FaceOptions) -> list[Face]:
     if not boxes and is_crop(rgb, options, occluder is not None, work):
         weak = centred_weak_box(work) if occluder is not None and options.weak_window else None
         boxes = [weak if weak is not None else whole_image_box(work)]
+    elif not boxes and occluder is not None and options.weak_window:
+        weak = weak_box_by_occluder(work, occluder)
+        boxes = [weak] if weak is not None else []
     faces = [_align(work, box, factor, occluder, options) for box in boxes]
     if options.probe_jitter:
         for face in faces:
