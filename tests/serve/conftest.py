@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -38,3 +43,38 @@ def face_photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("faces") / "eileen.png"
     Image.fromarray(skimage_data.astronaut()).save(path)
     return path
+
+
+@contextmanager
+def _running(app) -> Iterator[str]:
+    """Serve ``app`` with uvicorn in a daemon thread on a socket bound here (no port race); yields the URL once /healthz answers."""
+    import httpx
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the app did not start (see the log above)")
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+
+
+@pytest.fixture(scope="session")
+def running_app() -> Callable[..., AbstractContextManager[str]]:
+    """``with running_app(create_app(config)) as url:`` a real server on loopback for the block."""
+    return _running

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +18,7 @@ KEY = "client-test-key"
 
 
 @pytest.fixture(scope="module")
-def server(classifier_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server(classifier_bundle: Path, tmp_path_factory: pytest.TempPathFactory, running_app) -> Iterator[str]:
     """The app with a classifier ("demo"), an empty gallery and default-x2, behind an API key; its URL."""
     from sightkit.serve.app import create_app
     from sightkit.serve.config import ServeConfig
@@ -28,7 +26,7 @@ def server(classifier_bundle: Path, tmp_path_factory: pytest.TempPathFactory) ->
     gallery = tmp_path_factory.mktemp("gallery") / "people.db"
     config = ServeConfig(classifiers={"demo": classifier_bundle}, gallery=gallery, upscaler="default-x2",
                          api_key=KEY)
-    with _uvicorn(create_app(config)) as url:
+    with running_app(create_app(config)) as url:
         yield url
 
 
@@ -36,36 +34,6 @@ def server(classifier_bundle: Path, tmp_path_factory: pytest.TempPathFactory) ->
 def api(server: str) -> Iterator[Client]:
     with Client(server, api_key=KEY) as client:
         yield client
-
-
-class _uvicorn:  # noqa: N801 (used as a context manager, like a function)
-    """Serve ``app`` in a daemon thread on a socket bound here (no port race); the URL once /healthz answers."""
-
-    def __init__(self, app) -> None:
-        import uvicorn
-
-        self.socket = socket.socket()
-        self.socket.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and self.thread.is_alive():
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self.url
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        self.__exit__()
-        raise RuntimeError("the app did not start (see the log above)")
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-        self.socket.close()
 
 
 # -- service and classify ----------------------------------------------------------------------

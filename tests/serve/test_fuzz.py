@@ -7,13 +7,9 @@ schema-breaking cases (bounded so the file stays well under a minute on 2 cores)
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 schemathesis = pytest.importorskip("schemathesis")
@@ -29,7 +25,7 @@ PASSES = [(mode, real) for mode in EXAMPLES for real in (False, True)]
 
 @pytest.fixture(scope="module", params=[None, KEY], ids=["open", "api-key"])
 def live(request: pytest.FixtureRequest, classifier_bundle: Path, face_photo: Path,
-         tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str | None]]:
+         tmp_path_factory: pytest.TempPathFactory, running_app) -> Iterator[tuple[str, str | None]]:
     """The app with every task loaded (one person enrolled), and its key; (URL, key)."""
     from sightkit.serve.app import create_app
     from sightkit.serve.config import ServeConfig
@@ -40,7 +36,7 @@ def live(request: pytest.FixtureRequest, classifier_bundle: Path, face_photo: Pa
         faces.enroll("eileen", [face_photo])
     config = ServeConfig(classifiers={"demo": classifier_bundle}, gallery=gallery, upscaler="default-x2",
                          api_key=request.param, max_upscale_pixels=4096)
-    with _uvicorn(create_app(config)) as url:
+    with running_app(create_app(config)) as url:
         yield url, request.param
 
 
@@ -125,33 +121,3 @@ def _other_checks() -> list:
     from schemathesis.checks import CHECKS
 
     return [check for check in CHECKS.get_all() if check is not not_a_server_error]
-
-
-class _uvicorn:  # noqa: N801 (used as a context manager, like a function)
-    """Serve ``app`` in a daemon thread on a socket bound here (no port race); the URL once /healthz answers."""
-
-    def __init__(self, app) -> None:
-        import uvicorn
-
-        self.socket = socket.socket()
-        self.socket.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and self.thread.is_alive():
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self.url
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        self.__exit__()
-        raise RuntimeError("the app did not start (see the log above)")
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-        self.socket.close()

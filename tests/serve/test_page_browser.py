@@ -8,11 +8,7 @@ tests click through the page as a person would. They skip when Playwright or Chr
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -30,12 +26,6 @@ def _chromium() -> str | None:
     return "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def browser():
     """Headless Chromium from the system (Playwright downloads no browser here)."""
@@ -50,47 +40,15 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def server_url(classifier_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server_url(classifier_bundle: Path, tmp_path_factory: pytest.TempPathFactory, running_app) -> Iterator[str]:
     """A running server with a classifier, an empty face gallery and the shipped x2 upscaler."""
+    from sightkit.serve.app import create_app
     from sightkit.serve.config import ServeConfig
 
     gallery = tmp_path_factory.mktemp("gallery") / "people.db"
-    with _running(ServeConfig(classifiers={"patterns": classifier_bundle}, gallery=gallery, upscaler="default-x2")) as url:
+    config = ServeConfig(classifiers={"patterns": classifier_bundle}, gallery=gallery, upscaler="default-x2")
+    with running_app(create_app(config)) as url:
         yield url
-
-
-@contextmanager
-def _running(config) -> Iterator[str]:
-    """Serve ``config`` with uvicorn in a thread on a free loopback port; yields the base URL."""
-    import uvicorn
-
-    from sightkit.serve.app import create_app
-
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(config), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_healthy(url, thread)
-        yield url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-
-
-def _wait_until_healthy(url: str, thread: threading.Thread, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not thread.is_alive():
-            raise RuntimeError("the server thread stopped during start-up (see the log above)")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"{url}/healthz did not answer within {timeout:.0f} s")
 
 
 @pytest.fixture
@@ -185,13 +143,15 @@ def test_phone_sized_screen_has_no_horizontal_scroll(browser, server_url: str, f
         context.close()
 
 
-def test_a_server_with_a_key_asks_for_it_and_keeps_it_out_of_the_url(browser, classifier_bundle: Path) -> None:
+def test_a_server_with_a_key_asks_for_it_and_keeps_it_out_of_the_url(browser, classifier_bundle: Path,
+                                                                     running_app) -> None:
     from playwright.sync_api import expect
 
+    from sightkit.serve.app import create_app
     from sightkit.serve.config import ServeConfig
 
     key = "page-test-key-123"
-    with _running(ServeConfig(classifiers={"patterns": classifier_bundle}, api_key=key)) as url:
+    with running_app(create_app(ServeConfig(classifiers={"patterns": classifier_bundle}, api_key=key))) as url:
         context = browser.new_context()
         try:
             tab = context.new_page()
