@@ -143,13 +143,15 @@ class Face:
 
 def find_faces(rgb: np.ndarray, options: FaceOptions) -> list[Face]:
     """The faces in one ``H x W x 3`` uint8 image (no descriptors yet), best detection first."""
-    work, factor = _working_image(rgb, options)
+    work, factor, hog = _working_image(rgb, options)
+    found = hog if options.detector == "hog" and hog else None  # already detected in the working image
     occluder = find_occluder(work) if options.fill_occluders else None
     if occluder is not None:
-        first = detect_faces(work, options.detector, options.upsample)
+        first = found if found is not None else detect_faces(work, options.detector, options.upsample)
         axis = (first[0].left + first[0].right) / 2 if first else work.shape[1] / 2
         work = fill_occluder(work, occluder, axis)
-    boxes = detect_faces(work, options.detector, options.upsample, fallback=options.fallback)
+        found = None
+    boxes = found or detect_faces(work, options.detector, options.upsample, fallback=options.fallback)
     if not boxes and is_crop(rgb, options, occluder is not None, work):
         weak = centred_weak_box(work) if occluder is not None and options.weak_window else None
         boxes = [weak if weak is not None else whole_image_box(work)]
@@ -164,27 +166,30 @@ def find_faces(rgb: np.ndarray, options: FaceOptions) -> list[Face]:
     return faces
 
 
-def _working_image(rgb: np.ndarray, options: FaceOptions) -> tuple[np.ndarray, float]:
-    """The image the detectors and landmarks work on, and its scale: small images enlarged.
+def _working_image(rgb: np.ndarray, options: FaceOptions) -> tuple[np.ndarray, float, list[Box]]:
+    """The image the detectors and landmarks work on, its scale, and the HOG boxes found in it.
 
     An image under ``upscale_to`` px tall is enlarged to that height. In a whole photo (not
     ``crops``) a face too small for the HOG detector (about 80 px) is then looked for in
     copies enlarged 2x, 4x, 8x (bicubic, up to :data:`_MAX_SEARCH_PIXELS`), and the first
-    copy in which HOG finds a face is the working image.
+    copy in which HOG finds a face is the working image. The boxes are empty when HOG was
+    not run (``crops=True``) or found nothing.
     """
     work, factor = rgb, 1.0
     if rgb.shape[0] < options.upscale_to:
         factor = options.upscale_to / rgb.shape[0]
         work = upscale(rgb, factor, options.sharpen)
-    if options.crops is True or detect_faces(work, "hog", options.upsample):
-        return work, factor
+    if options.crops is True:
+        return work, factor, []
+    boxes = detect_faces(work, "hog", options.upsample)
     search = factor
-    while search * 2 <= _MAX_SEARCH_FACTOR and rgb.size / 3 * (search * 2) ** 2 <= _MAX_SEARCH_PIXELS:
+    while not boxes and search * 2 <= _MAX_SEARCH_FACTOR and rgb.size / 3 * (search * 2) ** 2 <= _MAX_SEARCH_PIXELS:
         search *= 2
         larger = upscale(rgb, search, options.sharpen)
-        if detect_faces(larger, "hog", options.upsample):
-            return larger, search
-    return work, factor
+        boxes = detect_faces(larger, "hog", options.upsample)
+        if boxes:
+            return larger, search, boxes
+    return work, factor, boxes
 
 
 def is_crop(rgb: np.ndarray, options: FaceOptions, occluded: bool = False, work: np.ndarray | None = None) -> bool:
