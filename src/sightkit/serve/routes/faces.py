@@ -56,14 +56,14 @@ async def identify(request: Request, file: Annotated[UploadFile, File()], servic
                    top_k: Annotated[int, Form(ge=1, le=MAX_TOP_K)] = 3) -> dict[str, Any]:
     upload = await read_upload(file, request.app.state.config.max_pixels)
     request.app.state.metrics.queue_depth.labels("faces").set(service.batcher.waiting)
-    found = await service.batcher.submit(upload)
+    found, decision = await service.batcher.submit(upload)
     faces = []
     for identification in found:
         face = identification.to_dict()
         faces.append({"name": face["name"], "distance": face["distance"], "threshold": face["threshold"],
                       "box": face["box"], "top": face["top"][:top_k]})
     request.state.face_names = [face["name"] for face in faces]
-    return {"faces": faces, "reason": None if faces else "no face found", **await service.worker.call(_decision),
+    return {"faces": faces, "reason": None if faces else "no face found", **decision,
             "width": upload.width, "height": upload.height}
 
 
@@ -117,9 +117,11 @@ def _decision(gallery: Any) -> dict[str, Any]:
     return {"threshold": gallery.threshold, "calibrated": gallery.calibrated}
 
 
-def _identify_batch(gallery: Any, uploads: list[Upload]) -> list[Any]:
-    """Every face of every upload, their descriptors computed in shared batches."""
-    return gallery.identify_many([upload.stream() for upload in uploads], top_k=MAX_TOP_K)
+def _identify_batch(gallery: Any, uploads: list[Upload]) -> list[tuple[Any, dict[str, Any]]]:
+    """Every face of every upload (descriptors computed in shared batches), each with the gallery's decision rule."""
+    found = gallery.identify_many([upload.stream() for upload in uploads], top_k=MAX_TOP_K)
+    decision = _decision(gallery)
+    return [(faces, decision) for faces in found]
 
 
 TASK = ServedTask("faces", router, start)
