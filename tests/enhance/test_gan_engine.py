@@ -12,7 +12,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from sightkit.engine.gan import GanModule, build_gan_trainer
-from sightkit.engine.gan_losses import relativistic_d_loss, relativistic_g_loss
+from sightkit.engine.gan_losses import hinge_d_loss, hinge_g_loss, relativistic_d_loss, relativistic_g_loss
 
 
 class _ToyGan(GanModule):
@@ -45,6 +45,37 @@ def test_relativistic_losses_reward_the_right_side() -> None:
     real, fake = torch.full((3,), 2.0), torch.full((3,), -2.0)
     assert relativistic_d_loss(real, fake) < relativistic_d_loss(fake, real)
     assert relativistic_g_loss(real, fake) > relativistic_g_loss(fake, real)
+
+
+def test_hinge_losses_saturate_beyond_the_margin() -> None:
+    assert float(hinge_d_loss(torch.full((3,), 1.5), torch.full((3,), -1.5))) == 0.0
+    assert float(hinge_d_loss(torch.zeros(3), torch.zeros(3))) == 2.0
+    assert hinge_g_loss(None, torch.full((3,), 2.0)) < hinge_g_loss(None, torch.full((3,), -2.0))
+
+
+def test_unknown_adversarial_loss_is_refused() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="hinge"):
+        _ToyGan(nn.Conv2d(1, 1, 1), nn.Conv2d(1, 1, 1), adversarial_loss="wgan")
+
+
+class _ConditionalToyGan(_ToyGan):
+    """A discriminator that sees the generator's input beside the image (as an inpainting one sees the mask)."""
+
+    def discriminate(self, images, inputs):
+        return self.discriminator(torch.cat([images, inputs], dim=1))
+
+
+def test_hinge_training_with_a_conditional_discriminator(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    discriminator = nn.Sequential(nn.Conv2d(2, 4, 3, stride=2), nn.LeakyReLU(0.2), nn.Conv2d(4, 1, 3))
+    module = _ConditionalToyGan(nn.Conv2d(1, 1, 3, padding=1), discriminator, lr_g=1e-2, lr_d=1e-2,
+                                adversarial_loss="hinge", betas=(0.0, 0.9))
+    d0 = discriminator[0].weight.detach().clone()
+    _fit(module, tmp_path / "run", epochs=1)
+    assert discriminator[0].weight.shape[1] == 2 and not torch.equal(discriminator[0].weight, d0)
+    assert int(module.batches_seen) == 2
 
 
 def test_both_networks_and_the_ema_move(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ into generator input and real images, the generator's content losses (pixel, per
 ...), and optionally a sample grid. The loop owns the rest:
 
 * alternating generator / discriminator Adam steps with cosine-decayed rates;
-* relativistic average adversarial loss (:mod:`.gan_losses`);
+* relativistic average (default) or hinge adversarial loss (:mod:`.gan_losses`);
 * discriminator warm-up: the first ``disc_warmup_steps`` batches train only the
   discriminator, so a pretrained generator meets a discriminator that already has an opinion;
 * an exponential moving average of the generator (``generator_ema``): the weights to ship;
@@ -32,7 +32,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
 from sightkit.core.fileio import atomic_write_bytes
-from sightkit.engine.gan_losses import relativistic_d_loss, relativistic_g_loss
+from sightkit.engine.gan_losses import ADVERSARIAL_LOSSES
 from sightkit.engine.schedule import warmup_cosine
 
 
@@ -40,12 +40,19 @@ class GanModule(pl.LightningModule):
     """Adversarial training with manual optimisation; subclasses define the task's pieces.
 
     Logs ``g_<name>`` for each content loss, ``g_adv``, ``d_loss`` and ``d_margin`` (mean real
-    minus mean fake logit: how sure the discriminator is).
+    minus mean fake logit: how sure the discriminator is). ``adversarial_loss`` names an entry
+    of :data:`~sightkit.engine.gan_losses.ADVERSARIAL_LOSSES`; ``betas`` are both Adams'.
+    Conditional tasks override :meth:`generate` / :meth:`discriminate` to pass labels or masks.
     """
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, *, lr_g: float = 1e-4, lr_d: float = 1e-4,
-                 adversarial_weight: float = 5e-3, disc_warmup_steps: int = 0, ema_decay: float = 0.999) -> None:
+                 adversarial_weight: float = 5e-3, disc_warmup_steps: int = 0, ema_decay: float = 0.999,
+                 adversarial_loss: str = "ragan", betas: tuple[float, float] = (0.9, 0.99)) -> None:
         super().__init__()
+        if adversarial_loss not in ADVERSARIAL_LOSSES:
+            raise ValueError(f"adversarial_loss must be one of {', '.join(ADVERSARIAL_LOSSES)}, not {adversarial_loss!r}")
+        self.d_loss_fn, self.g_loss_fn, self.g_loss_needs_real = ADVERSARIAL_LOSSES[adversarial_loss]
+        self.betas = betas
         self.automatic_optimization = False
         self.generator, self.discriminator = generator, discriminator
         self.generator_ema = AveragedModel(generator, avg_fn=ema_with_warmup(ema_decay), use_buffers=True)
@@ -66,20 +73,30 @@ class GanModule(pl.LightningModule):
         """An HxWx3 or HxW uint8 image of current samples, or None (no samples)."""
         return None
 
+    def generate(self, inputs: Any) -> torch.Tensor:
+        """The generator's images for ``inputs``; override when the generator takes more than one tensor."""
+        return self.generator(inputs)
+
+    def discriminate(self, images: torch.Tensor, inputs: Any) -> torch.Tensor:
+        """The discriminator's logits for ``images``; override to condition on ``inputs`` (labels, masks)."""
+        return self.discriminator(images)
+
     # --- the loop ----------------------------------------------------------------------
     def training_step(self, batch: Any, batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()  # type: ignore[misc]
         sched_g, sched_d = self.lr_schedulers()  # type: ignore[misc]
         inputs, real = self.split_batch(batch)
         warming_up = int(self.batches_seen) < self.disc_warmup_steps
-        fake = self.generator(inputs)
+        fake = self.generate(inputs)
 
         if not warming_up:
             self.toggle_optimizer(opt_g)
             losses = self.content_losses(fake, real, inputs)
-            with torch.no_grad():
-                real_logits = self.discriminator(real)
-            adversarial = relativistic_g_loss(real_logits, self.discriminator(fake))
+            real_logits = None
+            if self.g_loss_needs_real:
+                with torch.no_grad():
+                    real_logits = self.discriminate(real, inputs)
+            adversarial = self.g_loss_fn(real_logits, self.discriminate(fake, inputs))
             total = sum(losses.values()) + self.adversarial_weight * adversarial
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(total)
@@ -92,8 +109,8 @@ class GanModule(pl.LightningModule):
             sched_g.step()
 
         self.toggle_optimizer(opt_d)
-        real_logits, fake_logits = self.discriminator(real), self.discriminator(fake.detach())
-        d_loss = relativistic_d_loss(real_logits, fake_logits)
+        real_logits, fake_logits = self.discriminate(real, inputs), self.discriminate(fake.detach(), inputs)
+        d_loss = self.d_loss_fn(real_logits, fake_logits)
         opt_d.zero_grad(set_to_none=True)
         self.manual_backward(d_loss)
         opt_d.step()
@@ -105,8 +122,8 @@ class GanModule(pl.LightningModule):
 
     def configure_optimizers(self) -> tuple[list, list]:
         total = int(self.trainer.estimated_stepping_batches)
-        opt_g = torch.optim.Adam(self.generator.parameters(), lr=self.lr_g, betas=(0.9, 0.99))
-        opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=self.lr_d, betas=(0.9, 0.99))
+        opt_g = torch.optim.Adam(self.generator.parameters(), lr=self.lr_g, betas=self.betas)
+        opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=self.lr_d, betas=self.betas)
         return [opt_g, opt_d], [warmup_cosine(opt_g, total, 0, min_ratio=0.1), warmup_cosine(opt_d, total, 0, min_ratio=0.1)]
 
 
