@@ -1,0 +1,1 @@
+"""Image synthesis with GANs: an unconditional DCGAN and a class-conditional projection GAN."""

@@ -1,0 +1,63 @@
+"""The training configuration of a synthesis GAN, validated by pydantic and saved per run."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from sightkit.errors import ConfigError
+
+
+class TrainConfig(BaseModel):
+    """Every option of ``sightkit generate train`` / ``Generator.train``.
+
+    Defaults follow SN-GAN's "standard CNN" recipe (Miyato et al. 2018): hinge loss, Adam at
+    2e-4 with betas (0.5, 0.999), one discriminator step per generator step.
+
+    Example:
+        >>> TrainConfig().arch, TrainConfig(conditional=False).arch
+        ('cgan', 'dcgan')
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    conditional: bool = True
+    size: Literal[32, 64] = 32
+    z_dim: int = Field(128, ge=2, le=1024, description="length of the noise vector")
+    width: int = Field(32, ge=4, le=256, description="generator width (channels of its last block)")
+    disc_width: int = Field(32, ge=4, le=256, description="discriminator width (channels of its first block)")
+    batch_size: int = Field(64, ge=2)
+    epochs: int = Field(30, ge=1)
+    lr_g: float = Field(2e-4, gt=0)
+    lr_d: float = Field(2e-4, gt=0)
+    beta1: float = Field(0.5, ge=0, lt=1)
+    beta2: float = Field(0.999, ge=0, lt=1)
+    ema_decay: float = Field(0.999, ge=0, lt=1)
+    collapse_ratio: float = Field(0.5, ge=0, le=1, description="warn when samples are less diverse than this "
+                                                              "share of the real images' diversity")
+    max_minutes: float | None = Field(None, gt=0, description="stop training after this many minutes")
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    @property
+    def arch(self) -> str:
+        """``cgan`` when conditional, else ``dcgan``."""
+        return "cgan" if self.conditional else "dcgan"
+
+
+def make_config(**options: Any) -> TrainConfig:
+    """Build a :class:`TrainConfig`, turning a validation failure into a one-line ``ConfigError``.
+
+    Example:
+        >>> make_config(size=48)
+        Traceback (most recent call last):
+        sightkit.errors.ConfigError: --size: Input should be 32 or 64 (got 48)
+    """
+    try:
+        return TrainConfig(**options)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        option = "--" + str(first["loc"][0]).replace("_", "-") if first["loc"] else "options"
+        got = f" (got {first['input']!r})" if first["type"] != "extra_forbidden" else ""
+        raise ConfigError(f"{option}: {first['msg']}{got}") from None
