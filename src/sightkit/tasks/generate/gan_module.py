@@ -40,6 +40,7 @@ class SynthesisModule(GanModule):
         self.conditional = bool(generator.num_classes)
         images, labels = real_batch
         self.register_buffer("real_images", images[:_DIVERSITY_SAMPLES].clone(), persistent=False)
+        self.register_buffer("real_labels", labels[:_DIVERSITY_SAMPLES].clone(), persistent=False)
         noise = torch.Generator().manual_seed(config.seed)
         n = max(_DIVERSITY_SAMPLES, GRID_COLUMNS * _GRID_ROWS_UNCONDITIONAL)
         self.register_buffer("fixed_z", torch.randn(n, generator.z_dim, generator=noise), persistent=False)
@@ -73,10 +74,13 @@ class SynthesisModule(GanModule):
             ema.train(was_training)
 
     def diversity(self) -> float:
-        """Diversity of EMA samples from fixed noise as a share of the real images' (1 = as varied)."""
+        """Diversity of EMA samples from fixed noise as a share of the real images' (1 = as varied).
+
+        A conditional model is measured within classes: its samples take the real images' labels.
+        """
         n = min(len(self.real_images), len(self.fixed_z))
-        labels = torch.arange(n, device=self.device) % self.generator.num_classes if self.conditional else None
-        return diversity_ratio(self.ema_samples(self.fixed_z[:n], labels), self.real_images[:n])
+        labels = self.real_labels[:n] if self.conditional else None
+        return diversity_ratio(self.ema_samples(self.fixed_z[:n], labels), self.real_images[:n], labels)
 
     def sample_grid(self) -> np.ndarray | None:
         if self.conditional:

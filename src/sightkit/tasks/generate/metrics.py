@@ -3,8 +3,9 @@
 Conventions:
 
 * **diversity**: the mean pairwise Euclidean distance between the images of a batch (pixels in
-  [-1, 1], flattened); the *ratio* of a generated batch's diversity to a real batch's tells
-  mode collapse (1 = as varied as the data; a constant generator gives 0).
+  [-1, 1], flattened), between images of the same class when labels are given; the *ratio* of a
+  generated batch's diversity to a real batch's tells mode collapse (1 = as varied as the
+  data; a constant generator gives 0, and so does one that draws one image per class).
 * **FID / KID** are torchmetrics' ``FrechetInceptionDistance`` / ``KernelInceptionDistance`` on
   features given by the caller (here a sightkit classifier's penultimate layer, not
   InceptionV3), so numbers compare only within one feature network: read them beside the
@@ -24,24 +25,29 @@ Example:
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 
 KNN_K = 3  # Kynkaanniemi et al. 2019
 
 
-def mean_pairwise_distance(batch: torch.Tensor) -> float:
-    """Mean Euclidean distance over all pairs of distinct items of ``batch`` (flattened per item)."""
+def mean_pairwise_distance(batch: torch.Tensor, labels: torch.Tensor | None = None) -> float:
+    """Mean Euclidean distance over pairs of distinct items of ``batch`` (flattened); with ``labels``,
+    only pairs of the same label (the diversity *within* classes)."""
     flat = batch.reshape(len(batch), -1).double()
-    if len(flat) < 2:
-        raise ValueError("diversity needs at least two images")
-    distances = torch.cdist(flat, flat)
-    return float(distances.sum() / (len(flat) * (len(flat) - 1)))
+    pairs = ~torch.eye(len(flat), dtype=torch.bool)
+    if labels is not None:
+        pairs &= labels[:, None].cpu() == labels[None, :].cpu()
+    if not pairs.any():
+        raise ValueError("diversity needs at least two images (of one class)")
+    return float(torch.cdist(flat, flat).cpu()[pairs].mean())
 
 
-def diversity_ratio(fake: torch.Tensor, real: torch.Tensor) -> float:
-    """Diversity of ``fake`` as a share of ``real``'s (both batches in the same range)."""
-    return mean_pairwise_distance(fake) / max(mean_pairwise_distance(real), 1e-12)
+def diversity_ratio(fake: torch.Tensor, real: torch.Tensor, labels: torch.Tensor | None = None) -> float:
+    """Diversity of ``fake`` as a share of ``real``'s (same range; ``labels`` of both, to compare within classes)."""
+    return mean_pairwise_distance(fake, labels) / max(mean_pairwise_distance(real, labels), 1e-12)
 
 
 def precision_recall(fake: torch.Tensor, real: torch.Tensor, k: int = KNN_K) -> tuple[float, float]:
@@ -82,8 +88,10 @@ def fid_kid(fake: torch.Tensor, real: torch.Tensor, kid_subsets: int = 50) -> di
 
     width = real.shape[1]
     fid = FrechetInceptionDistance(feature=_Precomputed(width))
-    kid = KernelInceptionDistance(feature=_Precomputed(width), subsets=kid_subsets,
-                                  subset_size=min(1000, len(fake), len(real)))
+    with warnings.catch_warnings():  # that KID keeps every feature: these are small matrices already
+        warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
+        kid = KernelInceptionDistance(feature=_Precomputed(width), subsets=kid_subsets,
+                                      subset_size=max(2, min(1000, len(fake) // 2, len(real) // 2)))
     for metric in (fid, kid):
         metric.update(real.double(), real=True)
         metric.update(fake.double(), real=False)

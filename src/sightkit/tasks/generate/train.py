@@ -81,8 +81,9 @@ class CollapseWatch(pl.Callback):
         pl_module.log("diversity", value, prog_bar=True, on_step=False, on_epoch=True)
         if value < self.ratio:
             message = (f"warning: epoch {trainer.current_epoch + 1}: samples are {value:.0%} as diverse as the real "
-                       f"images (mean pairwise distance; below {self.ratio:.0%}): the generator may be collapsing "
-                       "to a few outputs; look at the sample grids, train longer or lower the learning rates")
+                       f"images (mean pairwise distance within a class; below {self.ratio:.0%}): the generator may "
+                       "be collapsing to a few outputs; look at the sample grids, train longer or change the "
+                       "learning rates")
             self.warnings.append(message)
             self.warn(message)
 
