@@ -30,7 +30,7 @@ class OutputFormat(str, Enum):
 # (kept here as literals so that `sightkit --help` does not import pydantic; a test compares them).
 _CONFIG_OPTIONS = ("epochs", "batch_size", "img_size", "optimizer", "lr", "weight_decay", "warmup_epochs",
                    "label_smoothing", "mixup", "cutmix", "augment", "hflip", "patience", "max_minutes", "val_fraction",
-                   "test_fraction", "seed", "device", "workers", "pretrained", "weights")
+                   "test_fraction", "seed", "device", "workers", "pretrained", "weights", "synthetic")
 
 
 @app.command()
@@ -68,6 +68,10 @@ def train(
                                     help="Start from timm's pretrained weights (downloaded once, then cached)."),
     weights: Optional[Path] = typer.Option(None, help="Local weights to start from (safetensors, torch state dict, "
                                                       "bundle)."),
+    synthetic: int = typer.Option(0, help="Generated images per class added to the training split (never to "
+                                          "val/test); needs --generator."),
+    generator: Optional[Path] = typer.Option(None, help="Class-conditional 'sightkit generate' bundle that "
+                                                        "--synthetic samples."),
     json_out: bool = typer.Option(False, "--json", help="Print the final metrics as JSON."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
 ) -> None:
@@ -82,6 +86,8 @@ def train(
     options = {name: ctx.params[name] for name in _CONFIG_OPTIONS if given(name)}
     if weights is not None:
         options["weights"] = str(weights)
+    if generator is not None:
+        options["generator"] = str(generator)
     clf = Classifier.train(data, model if given("model") else None, out=out, resume=resume,
                            progress=progress and not json_out, status=status, **options)
     report = clf.report or {}

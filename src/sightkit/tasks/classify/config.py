@@ -44,6 +44,8 @@ class TrainConfig(BaseModel):
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     workers: int | None = Field(None, ge=0, description="DataLoader workers; default 0 for in-memory data")
+    synthetic: int = Field(0, ge=0, description="generated images per class added to the training split")
+    generator: str | None = Field(None, description="class-conditional generate bundle that --synthetic samples")
 
 
 def make_config(**options: Any) -> TrainConfig:
@@ -55,9 +57,15 @@ def make_config(**options: Any) -> TrainConfig:
         sightkit.errors.ConfigError: --epochs: Input should be greater than or equal to 1 (got 0)
     """
     try:
-        return TrainConfig(**options)
+        config = TrainConfig(**options)
     except ValidationError as exc:
         first = exc.errors()[0]
         option = "--" + str(first["loc"][0]).replace("_", "-") if first["loc"] else "options"
         got = f" (got {first['input']!r})" if first["type"] != "extra_forbidden" else ""
         raise ConfigError(f"{option}: {first['msg']}{got}") from None
+    if config.synthetic and not config.generator:
+        raise ConfigError(f"--synthetic {config.synthetic} needs --generator BUNDLE (a class-conditional "
+                          "'sightkit generate' bundle)")
+    if config.generator and not config.synthetic:
+        raise ConfigError("--generator is used only with --synthetic N (generated images per class)")
+    return config

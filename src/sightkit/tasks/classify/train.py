@@ -89,6 +89,11 @@ def train(data: Path, config: TrainConfig, run_dir: Path | None = None, *, resum
     for path, reason in splits.skipped:
         status(f"skipped {reason}")  # the reason names the file
     with nullcontext(run_dir) if resume else removed_on_failure(run_dir), quiet_training():
+        if config.synthetic:
+            from sightkit.tasks.generate.synthetic import add_synthetic
+
+            splits = add_synthetic(splits, config.generator, config.synthetic, run_dir / "synthetic", config.seed,
+                                   status)
         return _train(data, splits, config, run_dir, resume=resume, progress=progress, status=status)
 
 
