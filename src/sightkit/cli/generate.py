@@ -33,8 +33,8 @@ def train(
     z_dim: int = typer.Option(128, help="Length of the noise vector."),
     width: int = typer.Option(32, help="Generator width."),
     disc_width: int = typer.Option(32, help="Discriminator width."),
-    lr_g: float = typer.Option(2e-4, help="Generator learning rate."),
-    lr_d: float = typer.Option(2e-4, help="Discriminator learning rate."),
+    lr_g: float = typer.Option(1e-4, help="Generator learning rate."),
+    lr_d: float = typer.Option(4e-4, help="Discriminator learning rate."),
     ema_decay: float = typer.Option(0.999, help="Decay of the generator's moving average (the saved weights)."),
     collapse_ratio: float = typer.Option(0.5, help="Warn when samples are less diverse than this share of the "
                                                    "real images."),
@@ -120,7 +120,7 @@ def evaluate(
         return progress_bar(description, total, enabled=not json_out)
 
     report = gen.evaluate(data, out, features=features, n=n, per_class=per_class, seed=seed, progress=bar,
-                          status=status)
+                          train_progress=not json_out, status=status)
     if json_out:
         print_json(report)
         return

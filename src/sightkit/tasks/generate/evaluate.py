@@ -49,12 +49,13 @@ def _no_bar(description: str, total: int) -> Iterator[Callable[[int], None]]:
 
 def evaluate(sampler: Sampler, data: str | Path, out_dir: str | Path, *, features: str | Path | None = None,
              n: int | None = None, per_class: int = 100, seed: int = 0, progress: ProgressFactory = _no_bar,
-             status: Callable[[str], None] = log.info) -> dict[str, Any]:
+             train_progress: bool = False, status: Callable[[str], None] = log.info) -> dict[str, Any]:
     """Score ``sampler`` on the real images of ``data``; write ``report.json`` / ``report.html`` in ``out_dir``.
 
     ``features`` is a classify bundle; without it a small classifier is trained on ``data``'s
     training images and kept in ``out_dir/feature-classifier``. ``n`` generated images are
-    compared (default: as many as half the real images).
+    compared (default: as many as half the real images). ``progress`` makes the bars of sampling
+    and feature extraction; ``train_progress`` shows the feature classifier's training bar.
     """
     arch = sampler.meta["architecture"]
     real = read_real_images(data, arch["size"], split="eval", mode=sampler.mode)
@@ -65,7 +66,7 @@ def evaluate(sampler: Sampler, data: str | Path, out_dir: str | Path, *, feature
                         "(two halves for the real-vs-real baseline)")
     with removed_on_failure(out_dir) as folder:
         if features is None:
-            features = train_feature_classifier(data, folder, status)
+            features = train_feature_classifier(data, folder, status, progress=train_progress)
             net = FeatureNet.load(features, trained_here=True)
         else:
             net = FeatureNet.load(features)

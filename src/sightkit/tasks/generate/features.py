@@ -84,7 +84,8 @@ def _penultimate(model: nn.Module, batch: torch.Tensor) -> tuple[torch.Tensor, t
                       "use a skcnn_* or timm classifier")
 
 
-def train_feature_classifier(data: str | Path, out_dir: Path, status: Callable[[str], None]) -> Path:
+def train_feature_classifier(data: str | Path, out_dir: Path, status: Callable[[str], None],
+                             progress: bool = False) -> Path:
     """Train ``skcnn_small`` on the training images of ``data`` into ``out_dir``; return its bundle.
 
     ``digits`` / ``digits-test`` train on the digits' training split (written as PNGs first); a
@@ -107,7 +108,7 @@ def train_feature_classifier(data: str | Path, out_dir: Path, status: Callable[[
     status(f"no --features given: training a skcnn_small classifier on {source} for the feature space "
            f"({FEATURE_EPOCHS} epochs at most, {FEATURE_MINUTES:g} min at most)")
     clf = Classifier.train(source, "skcnn_small", out=out_dir / "feature-classifier", epochs=FEATURE_EPOCHS,
-                           max_minutes=FEATURE_MINUTES, hflip=False, progress=False, status=status)
+                           max_minutes=FEATURE_MINUTES, hflip=False, progress=progress, status=status)
     status(f"feature classifier: {clf.path} (held-out accuracy {clf.report.get('accuracy', 0):.1%}); "
            "reuse it with --features")
     return Path(clf.path)
