@@ -7,7 +7,8 @@
   (else ``val/``) to evaluate, as ``sightkit classify`` does;
 * a folder of images without subfolders: one class, for an unconditional GAN;
 * ``digits`` / ``digits-test``: scikit-learn's handwritten digits (8x8 px, upscaled), the
-  stratified 80% / 20% split with seed 0 that ``sightkit demo`` and ``export_digits`` write.
+  stratified 80% / 20% split with seed 0 that ``sightkit demo`` and ``export_digits`` write
+  (a folder of that name in the working directory wins).
 
 Every image is decoded once into memory at the model's side (shorter side resized, centre
 crop), as uint8. Unreadable files are skipped and listed, never a crash.
@@ -20,7 +21,6 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,13 +66,17 @@ def tensor_to_pil(image: torch.Tensor) -> Image.Image:
     return Image.fromarray(array[0], mode="L") if array.shape[0] == 1 else Image.fromarray(array.transpose(1, 2, 0))
 
 
-def read_real_images(data: str | Path, size: int, *, split: str = "train", mode: str | None = None,
-                     progress: Callable[[int], None] | None = None) -> RealImages:
+def is_builtin(data: str | Path) -> bool:
+    """Whether ``data`` names a built-in dataset (and no folder of that name exists)."""
+    return str(data) in BUILTIN and not Path(data).exists()
+
+
+def read_real_images(data: str | Path, size: int, *, split: str = "train", mode: str | None = None) -> RealImages:
     """Read ``data`` at ``size`` px; ``split`` ``train`` or ``eval`` picks the subfolder of a split dataset.
 
     ``mode`` (``L`` or ``RGB``) forces the colour mode; by default it is ``L`` when every image is grey.
     """
-    if str(data) in BUILTIN:
+    if is_builtin(data):
         return _digits(str(data), size, mode)
     root = Path(data)
     if not root.is_dir():
@@ -93,22 +97,12 @@ def read_real_images(data: str | Path, size: int, *, split: str = "train", mode:
             labels.append(index[name])
         except ImageError as exc:
             skipped.append((str(path), str(exc)))
-        if progress is not None:
-            progress(1)
     if not tensors:
         raise DataError(f"DATA {folder}: no image could be read (first: {skipped[0][1]})")
     empty = sorted(set(classes) - {classes[i] for i in labels})
     if empty:
         raise DataError(f"DATA {folder}: class '{empty[0]}' has no readable images; add images or remove the folder")
     return RealImages(torch.stack(tensors), torch.tensor(labels), classes, mode, str(folder), skipped)
-
-
-def count_images(data: str | Path, split: str = "train") -> int:
-    """How many image files :func:`read_real_images` will read (for a progress bar)."""
-    if str(data) in BUILTIN:
-        return 0
-    root = Path(data)
-    return len(_list_images(_split_folder(root, split))) if root.is_dir() else 0
 
 
 def _split_folder(root: Path, split: str) -> Path:

@@ -92,9 +92,9 @@ def train_feature_classifier(data: str | Path, out_dir: Path, status: Callable[[
     folder with ``train/`` trains on ``train/``, as ``sightkit classify train`` does.
     """
     from sightkit.tasks.classify.api import Classifier
-    from sightkit.tasks.generate.data import BUILTIN
+    from sightkit.tasks.generate.data import is_builtin
 
-    if str(data) in BUILTIN:
+    if is_builtin(data):
         from sightkit.data.samples import export_digits
 
         source: Path = export_digits(out_dir / "digits")
