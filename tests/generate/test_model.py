@@ -40,3 +40,15 @@ def test_conditional_generator_needs_labels() -> None:
 def test_bad_architecture_is_a_model_error(args: tuple, message: str) -> None:
     with pytest.raises(ModelError, match=message):
         create_generator(*args)
+
+
+def test_mode_seeking_loss_punishes_ignoring_the_noise() -> None:
+    from sightkit.tasks.generate.gan_module import mode_seeking_loss
+
+    torch.manual_seed(0)
+    z, labels = torch.randn(8, 4), torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
+    varied = torch.randn(8, 1, 4, 4)
+    same_per_class = varied[[0, 0, 0, 0, 4, 4, 4, 4]]
+    assert mode_seeking_loss(same_per_class, z, labels) > 1000 * mode_seeking_loss(varied, z, labels)
+    assert mode_seeking_loss(same_per_class, z, None) < mode_seeking_loss(same_per_class, z, labels)  # across classes
+    assert mode_seeking_loss(varied, z, torch.arange(8)) == 0.0  # no pair of one class in the batch

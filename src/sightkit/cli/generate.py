@@ -17,7 +17,7 @@ app = typer.Typer(help="Train GANs that synthesise images (per class or not), sa
 # The options of `train` that are TrainConfig fields; their defaults below are TrainConfig's
 # (literals, so that `sightkit --help` does not import pydantic; a test compares them).
 _CONFIG_OPTIONS = ("conditional", "size", "z_dim", "width", "disc_width", "batch_size", "epochs", "lr_g", "lr_d",
-                   "ema_decay", "collapse_ratio", "max_minutes", "seed", "device")
+                   "ema_decay", "mode_seeking", "collapse_ratio", "max_minutes", "seed", "device")
 _DATA_HELP = "Folder of class subfolders (or of images, for --unconditional), or 'digits' (scikit-learn digits)."
 
 
@@ -36,6 +36,8 @@ def train(
     lr_g: float = typer.Option(1e-4, help="Generator learning rate."),
     lr_d: float = typer.Option(4e-4, help="Discriminator learning rate."),
     ema_decay: float = typer.Option(0.999, help="Decay of the generator's moving average (the saved weights)."),
+    mode_seeking: float = typer.Option(0.0, help="Weight of the mode-seeking loss (more varied samples within a "
+                                                 "class); 0 turns it off."),
     collapse_ratio: float = typer.Option(0.5, help="Warn when samples are less diverse than this share of the "
                                                    "real images."),
     out: Optional[Path] = typer.Option(None, help="Run folder. \\[default: runs/generate-ARCH-SIZEpx-DATA-DATE]"),

@@ -36,6 +36,8 @@ class TrainConfig(BaseModel):
     beta1: float = Field(0.0, ge=0, lt=1)
     beta2: float = Field(0.9, ge=0, lt=1)
     ema_decay: float = Field(0.999, ge=0, lt=1)
+    mode_seeking: float = Field(0.0, ge=0, description="weight of MSGAN's mode-seeking loss (within-class "
+                                                       "diversity); 0 turns it off")
     collapse_ratio: float = Field(0.5, ge=0, le=1, description="warn when samples are less diverse than this "
                                                               "share of the real images' diversity")
     max_minutes: float | None = Field(None, gt=0, description="stop training after this many minutes")

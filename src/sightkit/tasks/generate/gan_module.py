@@ -60,7 +60,9 @@ class SynthesisModule(GanModule):
         return self.discriminator(images, inputs[1])
 
     def content_losses(self, fake: torch.Tensor, real: torch.Tensor, inputs: tuple) -> dict[str, torch.Tensor]:
-        return {}
+        if not self.config.mode_seeking:
+            return {}
+        return {"mode_seeking": self.config.mode_seeking * mode_seeking_loss(fake, *inputs)}
 
     @torch.no_grad()
     def ema_samples(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
@@ -89,6 +91,22 @@ class SynthesisModule(GanModule):
         else:
             labels, z = None, self.fixed_z[:GRID_COLUMNS * _GRID_ROWS_UNCONDITIONAL]
         return image_grid(self.ema_samples(z, labels), GRID_COLUMNS)
+
+
+def mode_seeking_loss(fake: torch.Tensor, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    """MSGAN's regulariser (Mao et al. 2019): ``1 / (eps + mean |G(z1) - G(z2)| / mean |z1 - z2|)``.
+
+    Pairs are the batch's pairs of samples of the same class (all pairs when unconditional), so
+    a generator that ignores its noise within a class pays for it.
+    """
+    pairs = ~torch.eye(len(z), dtype=torch.bool, device=z.device)
+    if labels is not None:
+        pairs &= labels[:, None] == labels[None, :]
+    if not pairs.any():
+        return fake.sum() * 0.0
+    images = torch.cdist(fake.flatten(1), fake.flatten(1), p=1)[pairs].mean() / fake[0].numel()
+    noise = torch.cdist(z, z, p=1)[pairs].mean() / z.shape[1]
+    return 1.0 / (images / noise + 1e-5)
 
 
 def image_grid(images: torch.Tensor, columns: int, pad: int = 2) -> np.ndarray:
