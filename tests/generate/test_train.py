@@ -73,10 +73,15 @@ def test_a_constant_generator_reads_as_collapsed(tiny: dict) -> None:
     watch = CollapseWatch(0.5, warnings.append)
     watch.on_train_epoch_end(SimpleNamespace(current_epoch=2), module)
     assert len(warnings) == 1 and warnings[0].startswith("warning: epoch 3: samples are 0% as diverse")
+    watch.on_train_epoch_end(SimpleNamespace(current_epoch=3), module)
+    assert len(warnings) == 1  # once when it falls below, not every epoch
 
 
-def test_a_varied_generator_is_not_warned_about() -> None:
+def test_a_varied_generator_is_not_warned_about_and_a_relapse_is() -> None:
     warnings: list[str] = []
-    module = SimpleNamespace(diversity=lambda: 0.9, log=lambda *args, **kwargs: None)
-    CollapseWatch(0.5, warnings.append).on_train_epoch_end(SimpleNamespace(current_epoch=0), module)
-    assert warnings == []
+    values = iter([0.9, 0.8, 0.2, 0.7, 0.3])
+    module = SimpleNamespace(diversity=lambda: next(values), log=lambda *args, **kwargs: None)
+    watch = CollapseWatch(0.5, warnings.append)
+    for epoch in range(5):
+        watch.on_train_epoch_end(SimpleNamespace(current_epoch=epoch), module)
+    assert [w.split(":")[1] for w in warnings] == [" epoch 3", " epoch 5"]

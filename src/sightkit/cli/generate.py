@@ -33,8 +33,8 @@ def train(
     z_dim: int = typer.Option(128, help="Length of the noise vector."),
     width: int = typer.Option(32, help="Generator width."),
     disc_width: int = typer.Option(32, help="Discriminator width."),
-    lr_g: float = typer.Option(1e-4, help="Generator learning rate."),
-    lr_d: float = typer.Option(4e-4, help="Discriminator learning rate."),
+    lr_g: float = typer.Option(2e-4, help="Generator learning rate."),
+    lr_d: float = typer.Option(2e-4, help="Discriminator learning rate."),
     ema_decay: float = typer.Option(0.999, help="Decay of the generator's moving average (the saved weights)."),
     mode_seeking: float = typer.Option(0.0, help="Weight of the mode-seeking loss (more varied samples within a "
                                                  "class); 0 turns it off."),

@@ -4,7 +4,8 @@ A run folder holds ``config.json``, ``checkpoints/{last,best}.ckpt`` (written ev
 killed run continues with ``resume``), ``logs/``, ``samples/epoch_NNN.png`` (a grid of EMA
 samples per epoch: one row per class for a conditional model) and the ``model`` bundle (the EMA
 generator). After every epoch the diversity of the samples is compared with the real images';
-below ``collapse_ratio`` a warning names the epoch (mode collapse).
+when it falls below ``collapse_ratio`` a warning names the epoch (mode collapse), and another
+one says so when the final model is still below.
 
 Example:
     >>> result = train("digits", make_config(epochs=40))  # doctest: +SKIP
@@ -70,22 +71,31 @@ def load_run_config(run_dir: Path, overrides: dict[str, Any]) -> TrainConfig:
 
 
 class CollapseWatch(pl.Callback):
-    """After each epoch: log ``diversity`` (samples vs real) and warn when it is below ``ratio``."""
+    """After each epoch: log ``diversity`` (samples vs real); warn when it falls below ``ratio``.
+
+    One warning each time the diversity falls below the line (not one per epoch below it);
+    :func:`train` repeats it at the end when the final samples are still below.
+    """
 
     def __init__(self, ratio: float, warn: Callable[[str], None]) -> None:
         self.ratio, self.warn = ratio, warn
         self.warnings: list[str] = []
+        self.below = False
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         value = pl_module.diversity()
         pl_module.log("diversity", value, prog_bar=True, on_step=False, on_epoch=True)
-        if value < self.ratio:
-            message = (f"warning: epoch {trainer.current_epoch + 1}: samples are {value:.0%} as diverse as the real "
-                       f"images (mean pairwise distance within a class; below {self.ratio:.0%}): the generator may "
-                       "be collapsing to a few outputs; look at the sample grids, train longer or change the "
-                       "learning rates")
-            self.warnings.append(message)
-            self.warn(message)
+        if value < self.ratio and not self.below:
+            self.report(f"epoch {trainer.current_epoch + 1}", value)
+        self.below = value < self.ratio
+
+    def report(self, when: str, value: float) -> None:
+        """Warn that the samples of ``when`` are only ``value`` as diverse as the real images."""
+        message = (f"warning: {when}: samples are {value:.0%} as diverse as the real images (mean pairwise "
+                   f"distance within a class; below {self.ratio:.0%}): the generator may be collapsing to a few "
+                   "outputs; look at the sample grids, train longer, or try --mode-seeking 0.1")
+        self.warnings.append(message)
+        self.warn(message)
 
 
 def train(data: str | Path, config: TrainConfig, run_dir: Path | None = None, *, resume: bool = False,
@@ -127,11 +137,14 @@ def train(data: str | Path, config: TrainConfig, run_dir: Path | None = None, *,
         if stopped == "max_minutes":
             status(f"training stopped by --max-minutes {config.max_minutes:g} after {trainer.current_epoch} of "
                    f"{config.epochs} epochs; the last EMA generator is kept")
+        diversity = _metric(trainer, "diversity")
+        if diversity is not None and diversity < config.collapse_ratio:
+            watch.report("the final model", diversity)
         ema = module.generator_ema.module.cpu().eval()
         meta = _meta(real, config, data, command, channels)
         meta["training"].update({"epochs_run": trainer.current_epoch, "steps_run": int(module.batches_seen),
                                  "stopped": stopped, "minutes": round((time.perf_counter() - start) / 60, 2),
-                                 "diversity": _metric(trainer, "diversity"),
+                                 "diversity": diversity,
                                  "collapse_warnings": len(watch.warnings)})
         bundle = save_bundle(run_dir / "model", ema.state_dict(), meta)
     return TrainResult(run_dir, bundle, meta, watch.warnings)
