@@ -1,4 +1,7 @@
-"""``sightkit enhance train|evaluate|upscale|models``: super-resolution with light and GAN models."""
+"""``sightkit enhance train|evaluate|upscale|models``: super-resolution with light and GAN models.
+
+The inpainting commands (``train-inpaint``, ``inpaint``, ``evaluate-inpaint``) live in :mod:`.inpaint`.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +12,11 @@ from typing import Optional
 
 import typer
 
+from sightkit.cli import inpaint as inpaint_commands
 from sightkit.cli._output import print_json, progress_bar, status
 
-app = typer.Typer(help="Train, evaluate and run super-resolution (upscaling) models.", no_args_is_help=True)
+app = typer.Typer(help="Super-resolution (upscaling) and inpainting (filling masked regions): train, evaluate, run.",
+                  no_args_is_help=True)
 
 
 # The options of `train` that are TrainConfig fields; their defaults below are TrainConfig's
@@ -185,3 +190,6 @@ def _print_metrics(report: dict, title: str) -> None:
     Console().print(table)
     if "report_html" in report:
         typer.echo(f"report: {report['report_html']}")
+
+
+inpaint_commands.register(app)  # after the super-resolution commands, so --help lists those first

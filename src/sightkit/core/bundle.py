@@ -34,6 +34,8 @@ WEIGHTS_FILE = "weights.safetensors"
 META_FILE = "bundle.json"
 ZIP_SUFFIX = ".sightkit"
 # Extra files are plain JSON files at the top of the bundle.
+# The command group of a task whose name is not its own group.
+_COMMANDS = {"inpaint": "enhance inpaint"}
 _EXTRA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*\.json$")
 
 
@@ -163,7 +165,7 @@ def load_bundle(path: str | Path, task: str | None = None) -> tuple[dict[str, An
     if task is not None and meta["task"] != task:
         raise BundleError(
             f"{path}: this is a '{meta['task']}' bundle, not a '{task}' bundle; "
-            f"use the 'sightkit {meta['task']}' commands with it"
+            f"use the 'sightkit {_COMMANDS.get(meta['task'], meta['task'])}' commands with it"
         )
     try:
         state = load_tensors(_read_member(path, WEIGHTS_FILE))

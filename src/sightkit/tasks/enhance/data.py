@@ -30,28 +30,32 @@ from sightkit.tasks.enhance.degrade import bicubic_downscale, mod_crop, real_deg
 PYRAMID = (1.0, 0.9, 0.8, 0.7, 0.6)
 
 
-def list_hr_images(folder: str | Path) -> list[Path]:
-    """Image files under ``folder`` (recursively, hidden files skipped), sorted by path."""
+def list_hr_images(folder: str | Path, label: str = "HR_FOLDER") -> list[Path]:
+    """Image files under ``folder`` (recursively, hidden files skipped), sorted by path.
+
+    ``label`` names the argument in error messages.
+    """
     root = Path(folder)
     if not root.is_dir():
-        raise DataError(f"HR_FOLDER {root}: not a folder of images")
+        raise DataError(f"{label} {root}: not a folder of images")
     files = sorted(p for p in root.rglob("*") if p.is_file() and is_image_file(p)
                    and not any(part.startswith(".") for part in p.relative_to(root).parts))
     if not files:
-        raise DataError(f"HR_FOLDER {root}: no image files found")
+        raise DataError(f"{label} {root}: no image files found")
     return files
 
 
-def read_hr_folder(folder: str | Path, min_side: int = 8) -> tuple[list[tuple[Path, Image.Image]], list[tuple[Path, str]]]:
+def read_hr_folder(folder: str | Path, min_side: int = 8,
+                   label: str = "HR_FOLDER") -> tuple[list[tuple[Path, Image.Image]], list[tuple[Path, str]]]:
     """Decode every image of ``folder`` as RGB; return ``(path, image)`` pairs and skipped files."""
     images, skipped = [], []
-    for path in list_hr_images(folder):
+    for path in list_hr_images(folder, label):
         try:
             images.append((path, load_image(path, "RGB", min_side=min_side)))
         except ImageError as exc:
             skipped.append((path, str(exc)))
     if not images:  # each reason names its file
-        raise DataError(f"HR_FOLDER {folder}: none of its {len(skipped)} images can be used "
+        raise DataError(f"{label} {folder}: none of its {len(skipped)} images can be used "
                         f"(first: {skipped[0][1]})")
     return images, skipped
 
