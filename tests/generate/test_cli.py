@@ -107,3 +107,20 @@ def test_help_fits_80_columns(cli, command: str) -> None:
     code, out, _ = cli("generate", command, "--help")
     assert code == 0 and max(len(line) for line in out.splitlines()) <= 80
     assert "<int>" not in out and "<path>" not in out
+
+
+def test_evaluate_an_unconditional_model(cli, bundle_factory, dataset_writer, tmp_path: Path) -> None:
+    from sightkit.core.bundle import save_bundle
+    from sightkit.tasks.classify.model import create_model
+
+    classes = ["bright", "dark"]
+    features = save_bundle(tmp_path / "clf", create_model("skcnn_tiny", 2, 1).state_dict(), {
+        "task": "classify", "architecture": {"name": "skcnn_tiny", "in_chans": 1, "num_classes": 2},
+        "classes": classes, "preprocessing": {"size": 16, "mode": "L", "channels": 1, "mean": [0.5], "std": [0.5]}})
+    real = dataset_writer(tmp_path / "real", per_class=6, size=16, classes=tuple(classes))
+    code, out, err = cli("generate", "evaluate", bundle_factory(classes=()), real, "--features", features,
+                         "--out", tmp_path / "eval")
+    assert code == 0, err
+    assert "fid" in out and "class consistency" not in out and f"report: {tmp_path / 'eval' / 'report.html'}" in out
+    report = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert report["class_consistency"] is None and report["per_class"] == {} and report["n_generated"] == 6
