@@ -14,7 +14,7 @@ from sightkit.core.bundle import save_bundle
 from sightkit.errors import BundleError, EnhanceError
 from sightkit.tasks.enhance.inpaint.api import Inpainter, box_mask
 from sightkit.tasks.enhance.inpaint.masks import RATIO_BUCKETS, bucket_mask, random_mask
-from sightkit.tasks.enhance.inpaint.model import GatedInpainter, composite
+from sightkit.tasks.enhance.inpaint.model import GatedInpainter, composite, telea_fill
 from sightkit.tasks.enhance.inpaint.predict import binary_mask, hole_windows
 
 
@@ -46,12 +46,16 @@ def test_training_masks_cover_about_the_requested_ratio() -> None:
     assert 0.18 < np.mean(ratios) < 0.35
 
 
-def test_generator_keeps_the_size_and_composite_keeps_known_pixels() -> None:
+def test_generator_refines_the_classical_fill_and_composite_keeps_known_pixels() -> None:
     net = GatedInpainter(channels=3, width=8)
     image, mask = torch.rand(2, 3, 20, 28), (torch.rand(2, 1, 20, 28) > 0.5).float()
+    coarse = telea_fill(image, mask)
     with torch.no_grad():
-        fill = net(image, mask)
-    assert fill.shape == image.shape and 0 <= float(fill.min()) and float(fill.max()) <= 1
+        assert torch.equal(net(image, mask, coarse), coarse)  # the correction starts at zero
+        torch.nn.init.normal_(net.out.weight, std=0.1)
+        fill = net(image, mask, coarse)
+    assert fill.shape == image.shape and not torch.equal(fill, coarse)
+    assert 0 <= float(fill.min()) and float(fill.max()) <= 1
     out = composite(image, fill, mask)
     assert torch.equal(out[mask.expand_as(out) == 0], image[mask.expand_as(image) == 0])
 

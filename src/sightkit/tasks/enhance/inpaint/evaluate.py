@@ -107,11 +107,10 @@ def fill_all(predictor: InpaintPredictor, original: np.ndarray, hole: np.ndarray
     damaged = original.copy()
     damaged[hole] = 0
     mask8 = hole.astype(np.uint8) * 255
-    bgr = cv2.cvtColor(damaged, cv2.COLOR_RGB2BGR)
-    return {
+    return {  # OpenCV inpaints each channel alike, so RGB order needs no conversion
         "model": predictor.fill_array(damaged, hole),
-        "telea": cv2.cvtColor(cv2.inpaint(bgr, mask8, OPENCV_RADIUS, cv2.INPAINT_TELEA), cv2.COLOR_BGR2RGB),
-        "navier_stokes": cv2.cvtColor(cv2.inpaint(bgr, mask8, OPENCV_RADIUS, cv2.INPAINT_NS), cv2.COLOR_BGR2RGB),
+        "telea": cv2.inpaint(damaged, mask8, OPENCV_RADIUS, cv2.INPAINT_TELEA),
+        "navier_stokes": cv2.inpaint(damaged, mask8, OPENCV_RADIUS, cv2.INPAINT_NS),
     }
 
 

@@ -22,7 +22,7 @@ from sightkit.engine.gan import GanModule
 from sightkit.engine.schedule import warmup_cosine
 from sightkit.tasks.enhance.inpaint.config import InpaintConfig
 from sightkit.tasks.enhance.inpaint.masks import curriculum_ratio, random_mask
-from sightkit.tasks.enhance.inpaint.model import composite, create_inpaint_discriminator
+from sightkit.tasks.enhance.inpaint.model import composite, create_inpaint_discriminator, telea_fill
 
 _SAMPLES = 4  # images in the per-epoch sample grid of the GAN stage
 
@@ -61,13 +61,14 @@ class InpaintPixelModule(pl.LightningModule):
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
         real = batch
         mask = _masks_for(self, real).to(real)
-        loss = masked_l1(self.generator(real, mask), real, mask, self.config.hole_weight, self.config.valid_weight)
+        fill = self.generator(real, mask, telea_fill(real * (1 - mask), mask))
+        loss = masked_l1(fill, real, mask, self.config.hole_weight, self.config.valid_weight)
         self.log("train_l1", loss, prog_bar=True, on_step=True, on_epoch=True)
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         real, mask = batch
-        output = composite(real, self.generator(real, mask), mask)
+        output = composite(real, self.generator(real, mask, telea_fill(real * (1 - mask), mask)), mask)
         self.log("val_hole_psnr", hole_psnr(output, real, mask), prog_bar=True, on_epoch=True, batch_size=1)
 
     def configure_optimizers(self) -> dict:
@@ -99,7 +100,7 @@ class InpaintGanModule(GanModule):
 
     def generate(self, inputs: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         image, mask = inputs
-        return composite(image, self.generator(image, mask), mask)
+        return composite(image, self.generator(image, mask, telea_fill(image * (1 - mask), mask)), mask)
 
     def discriminate(self, images: torch.Tensor, inputs: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         return self.discriminator(torch.cat([images, inputs[1]], dim=1))
@@ -110,7 +111,7 @@ class InpaintGanModule(GanModule):
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         real, mask = batch
-        output = composite(real, self.generator_ema(real, mask), mask)
+        output = composite(real, self.generator_ema(real, mask, telea_fill(real * (1 - mask), mask)), mask)
         self.log("val_hole_psnr", hole_psnr(output, real, mask), prog_bar=True, on_epoch=True, batch_size=1)
 
     @torch.no_grad()
@@ -118,7 +119,7 @@ class InpaintGanModule(GanModule):
         if self._samples is None:
             return None
         real, mask = (t.to(self.device) for t in self._samples)
-        output = composite(real, self.generator_ema(real, mask), mask)
+        output = composite(real, self.generator_ema(real, mask, telea_fill(real * (1 - mask), mask)), mask)
         rows = torch.cat([real * (1 - mask), output, real], dim=3)  # per sample: masked | filled | original
         grid = torch.cat(list(rows), dim=1)
         return (grid.clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)

@@ -27,7 +27,7 @@ from torch import nn
 
 from sightkit.core.bundle import load_bundle
 from sightkit.errors import EnhanceError
-from sightkit.tasks.enhance.inpaint.model import MULTIPLE, create_inpainter
+from sightkit.tasks.enhance.inpaint.model import MULTIPLE, create_inpainter, telea_fill_array
 
 TASK = "inpaint"
 MIN_MARGIN = 16
@@ -97,12 +97,14 @@ class InpaintPredictor:
         else:
             pixels, small_hole = window, hole
         pad_h, pad_w = -small_h % MULTIPLE, -small_w % MULTIPLE
-        image = torch.from_numpy(pixels.astype(np.float32) / 255.0).permute(2, 0, 1)[None]
-        mask = torch.from_numpy(small_hole.astype(np.float32))[None, None]
-        if pad_h or pad_w:
-            image = torch.nn.functional.pad(image, (0, pad_w, 0, pad_h), mode="replicate")
-            mask = torch.nn.functional.pad(mask, (0, pad_w, 0, pad_h), value=0.0)
-        fill = self.model(image.to(self.device), mask.to(self.device))[0, :, :small_h, :small_w]
+
+        def tensor(array: np.ndarray) -> torch.Tensor:
+            values = torch.from_numpy(array.astype(np.float32) / 255.0).permute(2, 0, 1)[None]
+            return torch.nn.functional.pad(values, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else values
+
+        image, coarse = tensor(pixels), tensor(telea_fill_array(pixels, small_hole))
+        mask = torch.nn.functional.pad(torch.from_numpy(small_hole.astype(np.float32))[None, None], (0, pad_w, 0, pad_h))
+        fill = self.model(image.to(self.device), mask.to(self.device), coarse.to(self.device))[0, :, :small_h, :small_w]
         fill = (fill.clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
         if factor < 1.0:
             fill = cv2.resize(fill, (width, height), interpolation=cv2.INTER_CUBIC)
