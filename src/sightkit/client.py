@@ -11,12 +11,15 @@ Example:
     ...     api.classify("leaf.jpg").label                           # like Classifier.predict("leaf.jpg")[0]
     ...     [face.name for face in api.identify("door-cam.jpg")]     # like FaceGallery.identify
     ...     api.upscale("small.png").size                            # like Upscaler.upscale
+    ...     api.inpaint("photo.png", "mask.png").size                # like Inpainter.inpaint
     'healthy'
     ['ada']
     (512, 512)
+    (640, 480)
 
 Errors: 413/415 raise :class:`~sightkit.errors.ImageError`; on the face routes 404 raises
-:class:`~sightkit.errors.GalleryError` and 422 :class:`~sightkit.errors.FaceError`; other
+:class:`~sightkit.errors.GalleryError` and 422 :class:`~sightkit.errors.FaceError`; an unusable
+inpainting mask (422) raises :class:`~sightkit.errors.EnhanceError`; other
 400/422 raise :class:`~sightkit.errors.ConfigError`; 401, 403, 404 of a task that is not
 loaded, 503, any other status and an unreachable server raise :class:`ServiceError`
 (``.status``, ``.retry_after``). Every raised error has ``.status`` and ``.request_id``.
@@ -37,7 +40,7 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from sightkit.errors import ConfigError, FaceError, GalleryError, ImageError, SightkitError
+from sightkit.errors import ConfigError, EnhanceError, FaceError, GalleryError, ImageError, SightkitError
 
 if TYPE_CHECKING:
     from sightkit.tasks.classify.predict import Prediction
@@ -284,8 +287,30 @@ class Client:
         result.load()
         return result
 
+    def inpaint(self, image: ImageInput, mask: ImageInput | None = None,
+                box: tuple[int, int, int, int] | None = None) -> Image.Image:
+        """``image`` with the ``mask``'s white pixels (or the ``box`` x, y, w, h) filled, as ``Inpainter.inpaint``.
+
+        ``mask``: an image of the image's size (white = fill), or a bool array. Every other
+        pixel comes back unchanged. An unusable mask raises :class:`EnhanceError`.
+
+        Example:
+            >>> api.inpaint("photo.jpg", box=(40, 30, 64, 48)).save("filled.png")  # doctest: +SKIP
+        """
+        if (mask is None) == (box is None):
+            raise ConfigError("inpaint: give exactly one of mask and box")
+        if isinstance(mask, np.ndarray) and mask.dtype == bool:
+            mask = mask.astype(np.uint8) * 255
+        files = [_upload("file", image)] + ([_upload("mask", mask, 1)] if mask is not None else [])
+        data = {"box": ",".join(str(int(v)) for v in box)} if box is not None else {}
+        response = self._call("POST", "/v1/enhance/inpaint", data=data, files=files, enhance=True)
+        result = Image.open(io.BytesIO(response.content))
+        result.load()
+        return result
+
     # -- plumbing --------------------------------------------------------------------------
-    def _call(self, method: str, path: str, *, faces: bool = False, **kwargs: Any) -> httpx.Response:
+    def _call(self, method: str, path: str, *, faces: bool = False, enhance: bool = False,
+              **kwargs: Any) -> httpx.Response:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TimeoutException as exc:
@@ -294,10 +319,10 @@ class Client:
             raise ServiceError(f"{self.url}: cannot reach the service ({exc})") from None
         if response.is_success:
             return response
-        raise _error(response, faces)
+        raise _error(response, faces, enhance)
 
 
-def _error(response: httpx.Response, faces: bool) -> SightkitError:
+def _error(response: httpx.Response, faces: bool, enhance: bool = False) -> SightkitError:
     """The sightkit error for a refused request, with the server's ``detail`` sentence."""
     status, request_id = response.status_code, response.headers.get("X-Request-ID")
     try:
@@ -313,6 +338,8 @@ def _error(response: httpx.Response, faces: bool) -> SightkitError:
         exc = GalleryError(detail)
     elif faces and status == 422:
         exc = FaceError(detail)
+    elif enhance and status == 422:
+        exc = EnhanceError(detail)
     elif status in (400, 422):
         exc = ConfigError(detail)
     else:

@@ -1,4 +1,4 @@
-"""Serve test fixtures: a tiny trained classifier bundle, images it knows, a real face photo."""
+"""Serve test fixtures: a tiny trained classifier bundle, images it knows, a real face photo, a tiny inpainter."""
 
 from __future__ import annotations
 
@@ -42,6 +42,38 @@ def face_photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     skimage_data = pytest.importorskip("skimage.data")
     path = tmp_path_factory.mktemp("faces") / "eileen.png"
     Image.fromarray(skimage_data.astronaut()).save(path)
+    return path
+
+
+def tiny_inpaint_bundle(path: Path, width: int = 8) -> Path:
+    """An untrained gated inpainter saved as an ``inpaint`` bundle (it fills like OpenCV's Telea)."""
+    import torch
+
+    from sightkit.core.bundle import save_bundle
+    from sightkit.tasks.enhance.inpaint.model import GatedInpainter
+
+    torch.manual_seed(0)
+    model = GatedInpainter(channels=3, width=width)
+    meta = {"task": "inpaint", "kind": "l1", "architecture": {"name": "gated", "channels": 3, "width": width},
+            "preprocessing": {"color": "rgb", "range": "0-1", "train_patch": 16}}
+    return save_bundle(path, model.state_dict(), meta)
+
+
+@pytest.fixture(scope="session")
+def inpaint_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny untrained ``inpaint`` bundle (the shipped ``general`` model may not be installed)."""
+    return tiny_inpaint_bundle(tmp_path_factory.mktemp("inpaint") / "inpaint")
+
+
+@pytest.fixture(scope="session")
+def textured_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 96x64 RGB PNG with a gradient and noise, so that a fill differs from what was there."""
+    rng = np.random.default_rng(3)
+    ys, xs = np.mgrid[0:64, 0:96]
+    base = np.stack([xs * 2.5, ys * 3.5, (xs + ys) * 1.5], axis=-1)
+    pixels = np.clip(base + rng.normal(0, 40, base.shape), 0, 255).astype(np.uint8)
+    path = tmp_path_factory.mktemp("inpaint-probe") / "textured.png"
+    Image.fromarray(pixels).save(path)
     return path
 
 

@@ -24,7 +24,7 @@ PASSES = [(mode, real) for mode in EXAMPLES for real in (False, True)]
 
 
 @pytest.fixture(scope="module", params=[None, KEY], ids=["open", "api-key"])
-def live(request: pytest.FixtureRequest, classifier_bundle: Path, face_photo: Path,
+def live(request: pytest.FixtureRequest, classifier_bundle: Path, face_photo: Path, inpaint_bundle: Path,
          tmp_path_factory: pytest.TempPathFactory, running_app) -> Iterator[tuple[str, str | None]]:
     """The app with every task loaded (one person enrolled), and its key; (URL, key)."""
     from sightkit.serve.app import create_app
@@ -35,7 +35,7 @@ def live(request: pytest.FixtureRequest, classifier_bundle: Path, face_photo: Pa
     with FaceGallery(gallery) as faces:
         faces.enroll("eileen", [face_photo])
     config = ServeConfig(classifiers={"demo": classifier_bundle}, gallery=gallery, upscaler="default-x2",
-                         api_key=request.param, max_upscale_pixels=4096)
+                         inpainter=str(inpaint_bundle), api_key=request.param, max_upscale_pixels=4096)
     with running_app(create_app(config)) as url:
         yield url, request.param
 
@@ -50,7 +50,8 @@ def test_no_server_errors(live: tuple[str, str | None]) -> None:
     operations = [result.ok() for result in schema.get_all_operations()]
     assert {op.label for op in operations} >= {"POST /v1/classify", "POST /v1/faces/identify", "POST /v1/faces/verify",
                                                 "POST /v1/faces", "GET /v1/faces", "DELETE /v1/faces/{name}",
-                                                "POST /v1/enhance/upscale", "GET /v1/models", "GET /healthz"}
+                                                "POST /v1/enhance/upscale", "POST /v1/enhance/inpaint",
+                                                "GET /v1/models", "GET /healthz"}
     for operation in operations:
         for mode, real in PASSES:
             examples = EXAMPLES[mode]
@@ -83,8 +84,8 @@ def test_no_server_errors(live: tuple[str, str | None]) -> None:
     print(f"{calls} requests:", sorted(statuses.items()))
     assert calls >= 2 * len(operations)
     assert statuses.get("GET /v1/models 200"), "the key did not get through: no call was answered"
-    assert statuses.get("POST /v1/classify 200") and statuses.get("POST /v1/faces/identify 200"), \
-        "no fuzzed request reached a model"
+    assert statuses.get("POST /v1/classify 200") and statuses.get("POST /v1/faces/identify 200") \
+        and statuses.get("POST /v1/enhance/inpaint 200"), "no fuzzed request reached a model"
     assert not failures, "\n".join(failures[:10])
 
 
@@ -101,7 +102,7 @@ def _png(size: int = 40) -> bytes:
 
 
 REAL_IMAGE = _png()
-UPLOAD_FIELDS = ("file", "a", "b")
+UPLOAD_FIELDS = ("file", "a", "b", "mask")
 
 
 def _has_upload(operation) -> bool:
@@ -109,10 +110,12 @@ def _has_upload(operation) -> bool:
 
 
 def _with_real_image(case):
-    """The upload fields of a multipart case (``file``, ``a``, ``b``; generated as text) set to a real PNG."""
+    """The upload fields of a multipart case (``file``, ``a``, ``b``, ``mask``; generated as text) set to a real PNG."""
     if isinstance(case.body, dict):
         case.body = {k: (([REAL_IMAGE] * max(1, len(v)) if isinstance(v, list) else REAL_IMAGE)
                          if k in UPLOAD_FIELDS else v) for k, v in case.body.items()}
+        if "mask" in case.body:  # inpaint takes a mask or a box: keep the real mask so the model runs
+            case.body.pop("box", None)
     return case
 
 

@@ -40,13 +40,15 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def server_url(classifier_bundle: Path, tmp_path_factory: pytest.TempPathFactory, running_app) -> Iterator[str]:
-    """A running server with a classifier, an empty face gallery and the shipped x2 upscaler."""
+def server_url(classifier_bundle: Path, inpaint_bundle: Path, tmp_path_factory: pytest.TempPathFactory,
+               running_app) -> Iterator[str]:
+    """A running server with a classifier, an empty face gallery, the shipped x2 upscaler and a tiny inpainter."""
     from sightkit.serve.app import create_app
     from sightkit.serve.config import ServeConfig
 
     gallery = tmp_path_factory.mktemp("gallery") / "people.db"
-    config = ServeConfig(classifiers={"patterns": classifier_bundle}, gallery=gallery, upscaler="default-x2")
+    config = ServeConfig(classifiers={"patterns": classifier_bundle}, gallery=gallery, upscaler="default-x2",
+                         inpainter=str(inpaint_bundle))
     with running_app(create_app(config)) as url:
         yield url
 
@@ -59,7 +61,7 @@ def page(browser, server_url: str):
     errors: list[str] = []
     tab.on("pageerror", lambda error: errors.append(str(error)))
     tab.goto(server_url + "/")
-    tab.wait_for_selector("#panel-enhance")
+    tab.wait_for_selector("#panel-inpaint")
     yield tab
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
@@ -68,7 +70,7 @@ def page(browser, server_url: str):
 def test_page_lists_a_panel_for_each_loaded_task(page) -> None:
     from playwright.sync_api import expect
 
-    expect(page.locator("#panel-nav a")).to_have_text(["Classify", "Faces", "Upscale"])
+    expect(page.locator("#panel-nav a")).to_have_text(["Classify", "Faces", "Upscale", "Inpaint"])
     expect(page.locator("#key-form")).to_be_hidden()  # no key on this server
 
 
@@ -115,6 +117,51 @@ def test_enrolled_face_is_identified_by_name(page, face_photo: Path) -> None:
     expect(page.locator("#faces-canvas")).to_be_visible()
 
 
+def test_inpaint_fills_the_painted_stroke_and_keeps_the_rest(page, textured_image: Path) -> None:
+    import numpy as np
+    from PIL import Image
+    from playwright.sync_api import expect
+
+    original = np.asarray(Image.open(textured_image))  # 96x64
+    page.set_input_files("#inpaint-drop-file", textured_image)
+    canvas = page.locator("#inpaint-mask")
+    expect(canvas).to_be_visible()
+    assert canvas.evaluate("c => [c.width, c.height]") == [96, 64]  # natural size, whatever it is shown at
+    page.fill("#inpaint-brush", "16")  # display pixels; the canvas is shown larger than 96 px
+    box = canvas.bounding_box()
+    scale = box["width"] / 96
+    y = box["y"] + 32 * scale  # a horizontal stroke through the middle row, from x=20 to x=70
+    page.mouse.move(box["x"] + 20 * scale, y)
+    page.mouse.down()
+    for x in range(20, 71, 5):
+        page.mouse.move(box["x"] + x * scale, y)
+    page.mouse.up()
+    with page.expect_response("**/v1/enhance/inpaint", timeout=WORK_MS) as answer:
+        page.click("#inpaint-fill")
+    assert answer.value.status == 200
+    after = page.locator("#inpaint-after")
+    expect(after).to_be_visible(timeout=WORK_MS)
+    expect(page.locator("#inpaint-summary")).to_contain_text("96x64")
+    page.wait_for_function("() => document.querySelector('#inpaint-after').naturalWidth === 96")
+    pixels = page.evaluate("""() => {  // the shown result, read back through a canvas (an untagged PNG: exact)
+        const img = document.querySelector('#inpaint-after');
+        const canvas = document.createElement('canvas');
+        canvas.width = img.naturalWidth;
+        canvas.height = img.naturalHeight;
+        const context = canvas.getContext('2d');
+        context.drawImage(img, 0, 0);
+        return Array.from(context.getImageData(0, 0, canvas.width, canvas.height).data);
+    }""")
+    result = np.array(pixels, np.uint8).reshape(64, 96, 4)[..., :3]
+    assert result.shape == original.shape
+    radius = 16 / scale / 2 + 2  # half the brush in image pixels, and a little for anti-aliasing
+    band = np.zeros(original.shape[:2], bool)
+    band[int(32 - radius):int(np.ceil(32 + radius)) + 1, int(20 - radius):int(np.ceil(70 + radius)) + 1] = True
+    assert np.array_equal(result[~band], original[~band])  # untouched outside the stroke
+    assert not np.array_equal(result[30:35, 25:65], original[30:35, 25:65])  # filled inside it
+    assert page.locator("#inpaint-download").get_attribute("download") == "textured-filled.png"
+
+
 def test_a_rejected_upload_shows_the_server_message(page, server_url: str, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
@@ -135,7 +182,7 @@ def test_phone_sized_screen_has_no_horizontal_scroll(browser, server_url: str, f
     try:
         tab = context.new_page()
         tab.goto(server_url + "/")
-        tab.wait_for_selector("#panel-enhance")
+        tab.wait_for_selector("#panel-inpaint")
         tab.set_input_files("#faces-drop-file", face_photo)  # a 512 px photo on a 390 px screen
         expect(tab.locator("#faces-canvas")).to_be_visible(timeout=WORK_MS)
         assert tab.evaluate("document.scrollingElement.scrollWidth") <= PHONE["width"]

@@ -1,4 +1,4 @@
-"""``sightkit serve``: the REST API and web page over classifiers, a face gallery and an upscaler."""
+"""``sightkit serve``: the REST API and web page over classifiers, a face gallery, an upscaler and an inpainter."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ def serve(
                                            help="Face gallery (SQLite) to identify against; created when missing."),
     upscaler: Optional[str] = typer.Option(None, "--upscaler", metavar="MODEL",
                                            help="Shipped model (default-x2, default-x4, gan-x2, gan-x4) or an enhance bundle."),
+    inpainter: Optional[str] = typer.Option(None, "--inpainter", metavar="NAME_OR_BUNDLE",
+                                            help="Shipped inpainter (general, face) or an inpaint bundle."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; beyond loopback an API key is required."),
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port to listen on."),
     api_key: Optional[str] = typer.Option(None, "--api-key", envvar="SIGHTKIT_API_KEY", show_envvar=True,
@@ -41,9 +43,10 @@ def serve(
     from sightkit.serve.config import ServeConfig
 
     config = ServeConfig(
-        classifiers=_named_bundles(classifier or []), gallery=gallery, upscaler=upscaler, host=host, port=port,
-        api_key=api_key, admin_key=admin_key, cors_origins=cors_origin or [], max_upload_mb=max_upload_mb,
-        max_pixels=max_pixels, max_batch=max_batch, max_wait_ms=max_wait_ms, max_queue=max_queue, log_names=log_names)
+        classifiers=_named_bundles(classifier or []), gallery=gallery, upscaler=upscaler, inpainter=inpainter,
+        host=host, port=port, api_key=api_key, admin_key=admin_key, cors_origins=cors_origin or [],
+        max_upload_mb=max_upload_mb, max_pixels=max_pixels, max_batch=max_batch, max_wait_ms=max_wait_ms,
+        max_queue=max_queue, log_names=log_names)
     _check_models(config)
     _run(config)
 
@@ -66,6 +69,7 @@ def _named_bundles(values: list[str]) -> dict[str, Path]:
 def _check_models(config: object) -> None:
     """Fail fast, with one line, on a model that cannot load (before the server starts)."""
     from sightkit.core.bundle import read_meta
+    from sightkit.tasks.enhance.inpaint.shipped import resolve_inpaint_model
     from sightkit.tasks.enhance.shipped import resolve_model
 
     for name, path in config.classifiers.items():
@@ -77,8 +81,13 @@ def _check_models(config: object) -> None:
         raise ConfigError(f"--gallery {config.gallery}: the folder {config.gallery.parent} does not exist")
     if config.upscaler is not None:
         resolve_model(config.upscaler)
-    if not (config.classifiers or config.gallery or config.upscaler):
-        status("note: no model given (--classifier, --gallery, --upscaler): only /healthz and the page will answer")
+    if config.inpainter is not None:
+        path = resolve_inpaint_model(config.inpainter)
+        if read_meta(path)["task"] != "inpaint":
+            raise BundleError(f"--inpainter {config.inpainter}: a {read_meta(path)['task']} bundle, not an inpainter")
+    if not (config.classifiers or config.gallery or config.upscaler or config.inpainter):
+        status("note: no model given (--classifier, --gallery, --upscaler, --inpainter): "
+               "only /healthz and the page will answer")
 
 
 def _run(config: object) -> None:
@@ -92,6 +101,8 @@ def _run(config: object) -> None:
         loaded.append(f"gallery {config.gallery.name}")
     if config.upscaler is not None:
         loaded.append(f"upscaler {config.upscaler}")
+    if config.inpainter is not None:
+        loaded.append(f"inpainter {config.inpainter}")
     status(f"loading {', '.join(loaded) or 'nothing'}; page at http://{_url_host(config.host)}:{config.port}/, "
            "API docs at /docs")
     uvicorn.run(create_app(config), host=config.host, port=config.port, access_log=False, log_level="warning",

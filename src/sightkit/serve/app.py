@@ -50,7 +50,7 @@ def create_app(config: ServeConfig) -> FastAPI:
             services.clear()
 
     app = FastAPI(title="sightkit", version=__version__, lifespan=lifespan,
-                  description="Image recognition: classification with explanations, faces, upscaling. "
+                  description="Image recognition: classification with explanations, faces, upscaling, inpainting. "
                               f"Send the API key in the `{API_KEY_HEADER}` header when the server has one.")
     app.state.config, app.state.metrics, app.state.services = config, metrics, {}
     install_error_handlers(app)

@@ -30,6 +30,7 @@ class ServeConfig(BaseModel):
     classifiers: dict[str, Path] = Field(default_factory=dict, description="name -> classify bundle")
     gallery: Path | None = Field(None, description="face gallery (SQLite); created when missing")
     upscaler: str | None = Field(None, description="shipped model name (default-x4, ...) or enhance bundle")
+    inpainter: str | None = Field(None, description="shipped inpainting model (general, face) or inpaint bundle")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     api_key: str | None = Field(None, min_length=8, description="required in X-API-Key on /v1/* and /metrics")
@@ -38,6 +39,7 @@ class ServeConfig(BaseModel):
     max_upload_mb: float = Field(20.0, gt=0, le=1024)
     max_pixels: int = Field(40_000_000, ge=64)
     max_upscale_pixels: int = Field(1_000_000, ge=64, description="input pixels an upscale request may have")
+    max_inpaint_pixels: int = Field(16_000_000, ge=64, description="pixels an inpaint request's image may have")
     max_batch: int = Field(32, ge=1, le=1024, description="images per micro-batch")
     max_wait_ms: float = Field(5.0, ge=0, le=1000, description="how long a batch waits for more requests")
     max_queue: int = Field(256, ge=1, description="requests waiting per model before 503")

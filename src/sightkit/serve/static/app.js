@@ -218,7 +218,7 @@ window.sightkit = (() => {
     }
     booted = true;
     if (!models.panels.length) {
-      status.textContent = "Nothing is loaded. Start the server with --classifier, --gallery or --upscaler.";
+      status.textContent = "Nothing is loaded. Start the server with --classifier, --gallery, --upscaler or --inpainter.";
       return;
     }
     const loaded = await Promise.all(models.panels.map((name) => loadPanel(name).catch(() => null)));
