@@ -99,6 +99,15 @@ def test_mask_of_another_shape_is_refused_and_of_another_size_resized_with_a_not
     assert out.size == (60, 40) and notes == ["the mask (30x20) was resized to the image's 60x40"]
 
 
+def test_rgba_masks_are_read_by_alpha_only_when_partly_transparent() -> None:
+    opaque = Image.new("RGBA", (4, 1), (0, 0, 0, 255))
+    opaque.putpixel((1, 0), (255, 255, 255, 255))
+    assert binary_mask(opaque, (4, 1)).tolist() == [[False, True, False, False]]
+    layer = Image.new("RGBA", (4, 1), (0, 0, 0, 0))
+    layer.putpixel((2, 0), (255, 0, 0, 255))  # a red stroke on a transparent layer
+    assert binary_mask(layer, (4, 1)).tolist() == [[False, False, True, False]]
+
+
 def test_grey_mask_is_thresholded_at_half() -> None:
     mask = Image.fromarray(np.array([[0, 127, 128, 255]], np.uint8))
     assert binary_mask(mask, (4, 1)).tolist() == [[False, False, True, True]]

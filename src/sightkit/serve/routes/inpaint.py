@@ -102,8 +102,6 @@ def _inpaint_png(inpainter: Any, upload: Upload, hole: Upload | np.ndarray,
     image = load_image(upload.stream(), mode="RGBA" if _has_alpha(upload) else None, max_pixels=max_pixels)
     if isinstance(hole, Upload):
         picture = load_image(hole.stream(), mode="RGBA" if _has_alpha(hole) else "L", max_pixels=max_pixels)
-        if picture.mode == "RGBA" and picture.getchannel("A").getextrema()[0] == 255:
-            picture = picture.convert("L")  # opaque: the colour says where to fill, not the alpha
         notes: list[str] = []
         hole = binary_mask(picture, image.size, notes.append)
     else:

@@ -115,6 +115,9 @@ def binary_mask(mask: Image.Image | np.ndarray, size: tuple[int, int],
                 note: Callable[[str], None] | None = None) -> np.ndarray:
     """A bool ``H x W`` hole mask for an image of ``size`` (w, h): pixels at >= 50% of white are holes.
 
+    A mask with partial transparency is read by its alpha (painted = fill); an opaque or
+    fully transparent one by its colour.
+
     A mask with the image's aspect ratio but another size is resized (nearest) with a note;
     any other shape is refused.
 
@@ -129,9 +132,11 @@ def binary_mask(mask: Image.Image | np.ndarray, size: tuple[int, int],
         scale = 255.0 if values.max(initial=0) > 1.0 else 1.0
         picture = Image.fromarray(np.clip(values / scale * 255, 0, 255).astype(np.uint8))
     else:
-        picture = mask.convert("L") if mask.mode not in ("RGBA", "LA") else mask.getchannel(mask.mode[-1])
-        if mask.mode in ("RGBA", "LA") and not np.asarray(picture).any():  # fully transparent: use the colour
-            picture = mask.convert("L")
+        picture = mask.convert("L")
+        if mask.mode in ("RGBA", "LA"):  # strokes on a transparent layer: the alpha says where to fill
+            alpha = mask.getchannel("A")
+            if alpha.getextrema() not in ((255, 255), (0, 0)):
+                picture = alpha
     width, height = size
     if picture.size != size:
         mask_w, mask_h = picture.size
