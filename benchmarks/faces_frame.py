@@ -12,14 +12,22 @@ the same thing for att_faces' crops).
 - ``gt_db``: 50 people, 320x240 colour frames with background (the face about a quarter of
   the frame width).
 
-Pipelines, each as a user gets it (a gallery without ``--keep-images``):
+Pipelines, each as a user gets it:
 
 - ``plain``: dlib's pipeline with nothing added, as the ``face_recognition`` package runs it
   (HOG on the photo enlarged once, its default ``number_of_times_to_upsample=1``; bicubic
   upscale of photos under 112 px tall first; the whole image as the face when HOG finds
   none; no ladder);
 - ``default``: ``sightkit face identify`` with no flags;
-- ``crops``: with ``--crops``.
+- ``crops``: with ``--crops``;
+- ``learned-fill``: the default with the part of an occluder whose mirror image is hidden too
+  filled by the shipped face inpainting model instead of harmonic inpainting
+  (``FaceOptions(occluder_fill="learned")``);
+- ``no-keep-images``: the default with a gallery made with ``--no-keep-images`` (descriptors
+  only), so occluded probes are not matched occlusion-consistently
+  (``sightkit.tasks.face.occlusion``). Until 2026-12-02 this was the default gallery:
+  ``results/faces_frame.json``'s ``default`` and ``crops`` rows were measured this way,
+  ``results/faces_frame_keep_images.json`` holds the default with chips (then ``keep-images``).
 
     nice -n 10 python benchmarks/faces_frame.py                  # both datasets, every pipeline
     python benchmarks/faces_frame.py --probes 2 --datasets gt_db  # quicker
@@ -43,13 +51,17 @@ CONDITIONS = ("clean", "lowres32", "lowres24", "lowres16", "occlusion20", "occlu
 DATASETS = ("att_faces", "gt_db")
 
 
+KEEPS_CHIPS = {"default", "crops", "learned-fill"}  # galleries that keep the aligned enrollment chips, as new galleries do
+
+
 def pipelines() -> dict[str, tuple[object, bool]]:
-    """name -> (FaceOptions, ladder) of each pipeline compared."""
+    """name -> (FaceOptions, ladder) of each pipeline compared (:data:`KEEPS_CHIPS`: galleries with chips)."""
     from sightkit.tasks.face.pipeline import FaceOptions
 
     plain = FaceOptions(upsample=1, crops=True, fallback=False, flip=False, fill_occluders=False, probe_jitter=False,
                         refine_landmarks=False, weak_window=False)
-    return {"plain": (plain, False), "default": (FaceOptions(), True), "crops": (FaceOptions(crops=True), True)}
+    return {"plain": (plain, False), "default": (FaceOptions(), True), "crops": (FaceOptions(crops=True), True),
+            "learned-fill": (FaceOptions(occluder_fill="learned"), True), "no-keep-images": (FaceOptions(), True)}
 
 
 def main() -> None:
@@ -101,13 +113,14 @@ def run_dataset(root: Path, chosen: dict, conditions: list[str], probes_per_pers
     out = {"protocol": protocol, "people": len(set(names)), "probes": len(probes), "image_size": list(images[probes[0]].shape[1::-1])}
     for name, (options, ladder) in chosen.items():
         start = time.perf_counter()
+        chips = {} if name in KEEPS_CHIPS else None
         gallery = gallery_embeddings([images[i] for i in split.enroll], [names[i] for i in split.enroll], options,
-                                     ladder)
+                                     ladder, chips=chips)
         row = {}
         for condition in conditions:
             degraded = [as_rgb_array(degrade(Image.fromarray(images[i]), condition, 0, i, heights[i])) for i in probes]
             faces = probe_faces(degraded, options)
-            found = closed_set(rank_people(gallery, faces, ladder, flip=options.flip), truth)
+            found = closed_set(rank_people(gallery, faces, ladder, chips=chips, flip=options.flip), truth)
             row[condition] = {"rank1": round(found["rank1"], 4), "no_face": found["no_face"]}
         out[name] = {"rank1": row, "seconds": round(time.perf_counter() - start, 1)}
         print(root.name, name, {c: r["rank1"] for c, r in row.items()}, flush=True)

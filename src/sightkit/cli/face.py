@@ -87,7 +87,10 @@ def enroll(
                                      "(FOLDER/<name>/*); images without one usable face are skipped and listed."),
     pick: Optional[str] = PICK,
     replace: bool = typer.Option(False, "--replace", help="Replace each person's earlier images instead of adding."),
-    keep_images: bool = typer.Option(False, "--keep-images", help="New gallery: also store aligned face chips."),
+    keep_images: bool = typer.Option(True, "--keep-images/--no-keep-images",
+                                     help="New gallery: store the aligned 150 px face chips, so partly hidden faces "
+                                          "are matched occlusion-consistently; --no-keep-images stores descriptors "
+                                          "only (no face pixels)."),
     ladder: bool = typer.Option(True, "--ladder/--no-ladder", help="New gallery: store low-resolution views too."),
     crops: Optional[bool] = CROPS,
     upsample: Optional[int] = UPSAMPLE,
@@ -309,7 +312,7 @@ def evaluate(
     err_console.print(f"report: {report['report_html']}")
 
 
-def _open(path: Path, create: bool, keep_images: bool = False, ladder: bool = True, **overrides: Any):
+def _open(path: Path, create: bool, keep_images: bool = True, ladder: bool = True, **overrides: Any):
     """Open (or, on first write, create) a gallery; CLI options that were given override its stored face options.
 
     The options are checked before the gallery is read.

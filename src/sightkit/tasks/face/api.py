@@ -35,15 +35,15 @@ class FaceGallery:
     """A persistent gallery of enrolled people (one SQLite file) and the pipeline that describes faces.
 
     The face options, whether low-resolution ladder views are stored (``ladder``), whether
-    aligned face chips are kept (``keep_images``, off by default: only descriptors are
-    stored; with chips, partly hidden faces are matched occlusion-consistently, see
-    :mod:`sightkit.tasks.face.occlusion`) and the match rule are fixed when the gallery is
-    created; ``options`` given when opening an existing gallery apply to that session only.
+    aligned 150 px face chips are kept (``keep_images``, on by default: partly hidden faces
+    are then matched occlusion-consistently, see :mod:`sightkit.tasks.face.occlusion`;
+    ``keep_images=False`` stores descriptors only, no face pixels) and the match rule are
+    fixed when the gallery is created; ``options`` given when opening an existing gallery apply to that session only.
     A new gallery's file is written by its first enrollment, so a failed one leaves no file.
     """
 
     def __init__(self, path: str | Path, *, create: bool = True, options: FaceOptions | None = None,
-                 ladder: bool = True, keep_images: bool = False, match: str = "nearest") -> None:
+                 ladder: bool = True, keep_images: bool = True, match: str = "nearest") -> None:
         self._path = Path(path)
         self._settings = {"options": (options or FaceOptions()).to_dict(), "ladder": ladder,
                           "keep_images": keep_images, "match": match}
@@ -60,7 +60,7 @@ class FaceGallery:
             raise GalleryError(f"{path}: unreadable face options in the gallery ({exc})") from None
         self.options = options or stored
         self.ladder = bool(meta.get("ladder", True))
-        self.keep_images = bool(meta.get("keep_images", False))
+        self.keep_images = bool(meta.get("keep_images", False))  # galleries from before the setting kept none
         self.match = str(meta.get("match", "nearest"))
         self._indexes: dict[tuple[float, int], PersonIndex] = {}
 

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from sightkit.errors import ConfigError
 from sightkit.tasks.face.align import check_landmarks, face_chip, fit_landmarks, landmark_points, refine_landmarks
 from sightkit.tasks.face.detect import (Box, centred_weak_box, check_detector, detect_faces, faint_face,
                                        weak_box_by_occluder, whole_image_box)
@@ -67,6 +68,9 @@ _REFIT_SCALES = (0.8, 0.9, 1.0)
 _REFIT_SHIFTS = ((0.0, 0.0), (0.08, 0.0), (-0.08, 0.0), (0.0, 0.08), (0.0, -0.08))
 
 
+OCCLUDER_FILLS = ("harmonic", "learned")
+
+
 @dataclass(frozen=True)
 class FaceOptions:
     """How faces are found and described; defaults are sightkit's measured best at interactive speed.
@@ -89,6 +93,7 @@ class FaceOptions:
     sharpen: float = 0.0
     flip: bool = True
     fill_occluders: bool = True
+    occluder_fill: str = "harmonic"  # or "learned": the shipped face inpainting model where the mirror is hidden too
     probe_jitter: bool = True
     refine_landmarks: bool = True
     weak_window: bool = True
@@ -97,6 +102,8 @@ class FaceOptions:
         """Check the options a user can give before any image is read or model loaded."""
         check_detector(self.detector, self.upsample)
         check_landmarks(self.landmarks)
+        if self.occluder_fill not in OCCLUDER_FILLS:
+            raise ConfigError(f"occluder_fill must be one of {', '.join(OCCLUDER_FILLS)}, not {self.occluder_fill!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -149,7 +156,7 @@ def find_faces(rgb: np.ndarray, options: FaceOptions) -> list[Face]:
     if occluder is not None:
         first = found if found is not None else detect_faces(work, options.detector, options.upsample)
         axis = (first[0].left + first[0].right) / 2 if first else work.shape[1] / 2
-        work = fill_occluder(work, occluder, axis)
+        work = fill_occluder(work, occluder, axis, learned=options.occluder_fill == "learned")
         found = None
     boxes = found or detect_faces(work, options.detector, options.upsample, fallback=options.fallback)
     if not boxes and is_crop(rgb, options, occluder is not None, work):

@@ -6,7 +6,8 @@
 * :func:`find_occluder` finds a large solid dark region (a black box, a dark mask or scarf),
   and :func:`fill_occluder` fills it: first with the mirror image of the visible half
   of the face (faces are nearly symmetric about their vertical axis), then the part whose
-  mirror is hidden too by smooth (harmonic, i.e. Laplace-equation) inpainting.
+  mirror is hidden too by smooth (harmonic, i.e. Laplace-equation) inpainting, or with
+  ``learned=True`` by the shipped face inpainting model (``sightkit enhance``'s ``face``).
 
 Example:
     >>> import numpy as np
@@ -15,6 +16,8 @@ Example:
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -61,8 +64,10 @@ def find_occluder(rgb: np.ndarray) -> np.ndarray | None:
     return labels == largest + 1
 
 
-def fill_occluder(rgb: np.ndarray, mask: np.ndarray, axis_x: float) -> np.ndarray:
+def fill_occluder(rgb: np.ndarray, mask: np.ndarray, axis_x: float, learned: bool = False) -> np.ndarray:
     """``rgb`` with ``mask`` filled: mirrored about the column ``axis_x`` where visible, else inpainted.
+
+    The inpainting is harmonic, or with ``learned`` the shipped ``face`` inpainting model's.
 
     Example:
         >>> img = np.full((8, 8, 3), 90, np.uint8); hidden = np.zeros((8, 8), bool); hidden[:, :3] = True
@@ -81,8 +86,16 @@ def fill_occluder(rgb: np.ndarray, mask: np.ndarray, axis_x: float) -> np.ndarra
     out[rows, cols] = rgb[rows, mirror_cols[cols]]
     rest = mask & mirrored_mask
     if rest.any():
-        out = _harmonic_fill(out, rest)
+        out = _face_inpainter().fill_array(out, rest) if learned else _harmonic_fill(out, rest)
     return out
+
+
+@functools.lru_cache(maxsize=1)
+def _face_inpainter():
+    from sightkit.tasks.enhance.inpaint.predict import InpaintPredictor
+    from sightkit.tasks.enhance.inpaint.shipped import resolve_inpaint_model
+
+    return InpaintPredictor.from_bundle(resolve_inpaint_model("face"))
 
 
 def _harmonic_fill(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
