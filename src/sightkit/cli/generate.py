@@ -35,7 +35,8 @@ def train(
     disc_width: int = typer.Option(32, help="Discriminator width."),
     lr_g: float = typer.Option(2e-4, help="Generator learning rate."),
     lr_d: float = typer.Option(2e-4, help="Discriminator learning rate."),
-    ema_decay: float = typer.Option(0.999, help="Decay of the generator's moving average (the saved weights)."),
+    ema_decay: float = typer.Option(0.999, help="Decay of the generator's moving average (the saved "
+                                                "weights); 0 saves the raw generator."),
     mode_seeking: float = typer.Option(0.0, help="Weight of the mode-seeking loss (more varied samples within a "
                                                  "class); 0 turns it off."),
     collapse_ratio: float = typer.Option(0.5, help="Warn when samples are less diverse than this share of the "

@@ -36,7 +36,8 @@ class TrainConfig(BaseModel):
     lr_d: float = Field(2e-4, gt=0)
     beta1: float = Field(0.5, ge=0, lt=1)
     beta2: float = Field(0.999, ge=0, lt=1)
-    ema_decay: float = Field(0.999, ge=0, lt=1)
+    ema_decay: float = Field(0.999, ge=0, lt=1, description="decay of the generator's moving average (the "
+                                                            "saved weights); 0 saves the raw generator")
     mode_seeking: float = Field(0.0, ge=0, description="weight of MSGAN's mode-seeking loss (within-class "
                                                        "diversity); 0 turns it off")
     collapse_ratio: float = Field(0.5, ge=0, le=1, description="warn when samples are less diverse than this "
