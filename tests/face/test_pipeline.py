@@ -76,6 +76,24 @@ def test_occluder_is_found_and_filled():
     assert find_occluder(np.full((40, 40, 3), 90, np.uint8)) is None
 
 
+def test_learned_occluder_fill_changes_only_the_doubly_hidden_part():
+    from sightkit.tasks.enhance.inpaint.shipped import shipped_inpaint_models
+
+    if "face" not in shipped_inpaint_models():
+        pytest.skip("the face inpainting model is not installed")
+    img = np.tile(np.linspace(40, 200, 40, dtype=np.uint8)[None, :, None], (40, 1, 3))
+    hidden = np.zeros((40, 40), bool)
+    hidden[10:30, 12:32] = True  # off the axis: columns 28-31 have a visible mirror, 12-27 none
+    img[hidden] = 0
+    harmonic = fill_occluder(img, hidden, axis_x=19.5)
+    learned = fill_occluder(img, hidden, axis_x=19.5, learned=True)
+    assert np.array_equal(learned[~hidden], img[~hidden]) and learned[hidden].min() > 0
+    mirrored = hidden & ~hidden[:, ::-1]  # the mirror of column c is 39 - c: visible there, both fills copy it
+    assert mirrored.sum() == 20 * 4 and np.array_equal(learned[mirrored], harmonic[mirrored])
+    with pytest.raises(ConfigError, match="occluder_fill must be one of harmonic, learned"):
+        FaceOptions(occluder_fill="gan")
+
+
 def test_upscale_sizes():
     assert upscale(np.zeros((16, 13, 3), np.uint8), 2.0, sharpen=0.5).shape == (32, 26, 3)
 
