@@ -142,7 +142,15 @@ def _read_class_folders(root: Path) -> tuple[list[tuple[Path, str]], list[tuple[
     return pairs, skipped
 
 
-def _read_manifest(path: Path) -> tuple[dict[str, list[tuple[Path, str]]], list[tuple[Path, str]]]:
+def read_manifest_rows(path: Path) -> list[tuple[Path, str, str]]:
+    """``(image path, label, split)`` of every row of a CSV manifest; files are not opened.
+
+    Relative image paths are resolved against the CSV's folder; a missing split is ``train``.
+
+    Example:
+        >>> read_manifest_rows(Path("data/manifest.csv"))[0]  # doctest: +SKIP
+        (PosixPath('data/cat/1.jpg'), 'cat', 'train')
+    """
     try:
         with open(path, newline="", encoding="utf-8") as handle:
             rows = [r for r in csv.reader(handle) if r and any(c.strip() for c in r)]
@@ -152,7 +160,6 @@ def _read_manifest(path: Path) -> tuple[dict[str, list[tuple[Path, str]]], list[
         rows = rows[1:]
     if not rows:
         raise DataError(f"DATA {path}: the manifest lists no images; expected rows 'path,label[,split]'")
-    by_split: dict[str, list[tuple[Path, str]]] = defaultdict(list)
     files: list[tuple[Path, str, str]] = []
     for line, row in enumerate(rows, start=1):
         if len(row) < 2:
@@ -162,6 +169,12 @@ def _read_manifest(path: Path) -> tuple[dict[str, list[tuple[Path, str]]], list[
             raise DataError(f"DATA {path}: row {line} has split {split!r}; use train, val or test")
         image = Path(row[0].strip())
         files.append((image if image.is_absolute() else path.parent / image, row[1].strip(), split))
+    return files
+
+
+def _read_manifest(path: Path) -> tuple[dict[str, list[tuple[Path, str]]], list[tuple[Path, str]]]:
+    files = read_manifest_rows(path)
+    by_split: dict[str, list[tuple[Path, str]]] = defaultdict(list)
     good, skipped = _readable([f for f, _, _ in files])
     good_set = set(good)
     for image, label, split in files:
