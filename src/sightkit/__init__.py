@@ -18,15 +18,18 @@ from sightkit.core.threads import set_threads  # noqa: E402  (no heavy imports)
 
 if TYPE_CHECKING:
     from sightkit.tasks.classify.api import Classifier
+    from sightkit.tasks.detect.api import Detector
     from sightkit.tasks.enhance.api import Upscaler
     from sightkit.tasks.enhance.inpaint.api import Inpainter
     from sightkit.tasks.face.api import FaceGallery
     from sightkit.tasks.generate.api import Generator
 
-__all__ = ["Classifier", "FaceGallery", "Generator", "Inpainter", "Upscaler", "__version__", "set_threads"]
+__all__ = ["Classifier", "Detector", "FaceGallery", "Generator", "Inpainter", "Upscaler", "__version__",
+           "set_threads"]
 
 
-_LAZY = {"Classifier": "sightkit.tasks.classify.api", "FaceGallery": "sightkit.tasks.face.api",
+_LAZY = {"Classifier": "sightkit.tasks.classify.api", "Detector": "sightkit.tasks.detect.api",
+         "FaceGallery": "sightkit.tasks.face.api",
          "Generator": "sightkit.tasks.generate.api", "Inpainter": "sightkit.tasks.enhance.inpaint.api",
          "Upscaler": "sightkit.tasks.enhance.api"}
 

@@ -14,7 +14,7 @@ from typing import Optional
 import typer
 
 from sightkit import __version__
-from sightkit.cli import classify, data, demo, deploy, enhance, explain, face, generate, info, serve
+from sightkit.cli import classify, data, demo, deploy, detect, enhance, explain, face, generate, info, serve
 from sightkit.cli._help import is_help_shown, usage_error_line, use_readable_metavars
 from sightkit.core.threads import THREADS_ENV_VAR
 
@@ -26,6 +26,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(classify.app, name="classify")
+app.add_typer(detect.app, name="detect")
 app.add_typer(data.app, name="data")
 app.add_typer(enhance.app, name="enhance")
 app.add_typer(face.app, name="face")

@@ -1,0 +1,204 @@
+"""``sightkit detect train|evaluate|predict|models``: object detection with boxes in VOC, COCO or YOLO."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from sightkit.cli._output import print_json, progress_bar, status
+
+app = typer.Typer(help="Object detection: train on VOC / COCO / YOLO boxes, evaluate mAP, draw boxes.",
+                  no_args_is_help=True)
+
+# The options of `train` that are DetectConfig fields; their defaults below are DetectConfig's
+# (literals, so that `sightkit --help` does not import pydantic; a test compares them).
+_CONFIG_OPTIONS = ("model", "image_size", "batch_size", "epochs", "lr", "weight_decay", "warmup_steps", "scale_range",
+                   "color_jitter", "val_fraction", "strict", "max_minutes", "seed", "device")
+_DRAWN_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
+
+
+@app.command()
+def train(
+    ctx: typer.Context,
+    data: Path = typer.Argument(..., metavar="DATA", help="Dataset folder (VOC Annotations/ + JPEGImages/, YOLO "
+                                                         "images/ + labels/ + data.yaml) or a COCO .json file."),
+    model: str = typer.Option("fcos_resnet18", help="Detector (see 'sightkit detect models')."),
+    image_size: int = typer.Option(320, help="Longer image side the model works at, px."),
+    batch_size: int = typer.Option(8, help="Images per batch."),
+    epochs: int = typer.Option(30, help="Epochs to train; with --resume, the new total."),
+    lr: float = typer.Option(1e-3, help="Peak learning rate (AdamW, warm-up then cosine decay)."),
+    weight_decay: float = typer.Option(1e-4, help="Weight decay."),
+    warmup_steps: int = typer.Option(100, help="Linear warm-up steps."),
+    scale_range: tuple[float, float] = typer.Option((0.75, 1.25), help="Scale jitter of the augmentation (min max)."),
+    color_jitter: float = typer.Option(0.3, help="Brightness / contrast / saturation jitter; 0 turns it off."),
+    val_fraction: float = typer.Option(0.15, help="Share of images held out for validation; 0 = none."),
+    strict: bool = typer.Option(False, "--strict", help="Refuse the data on any box problem instead of "
+                                                        "clipping or dropping the box."),
+    weights: Optional[Path] = typer.Option(None, help="Start from local weights (.safetensors, a .pth state dict, "
+                                                      "or a detect bundle); class layers re-initialised."),
+    out: Optional[Path] = typer.Option(None, help="Run folder. \\[default: runs/detect-DATA-MODEL-DATE]"),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+    max_minutes: Optional[float] = typer.Option(None, help="Stop after this many minutes. \\[default: no limit]"),
+    seed: int = typer.Option(0, help="Random seed."),
+    device: str = typer.Option("auto", help="Device: auto, cpu or cuda."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
+) -> None:
+    """Train a detector from scratch (or from --weights) and save its bundle."""
+    from click.core import ParameterSource
+
+    from sightkit.engine.quiet import quiet_libraries
+
+    quiet_libraries()
+    from sightkit.tasks.detect.api import Detector
+
+    given = {name: ctx.params[name] for name in _CONFIG_OPTIONS
+             if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT}
+    arguments = sys.argv[sys.argv.index("train") + 1:] if "train" in sys.argv else []
+    command = "sightkit detect train " + shlex.join(arguments)
+    result = Detector.train(data, out=out, weights=weights, resume=resume, progress=progress, status=status,
+                            command=command, **given)
+    training = result.meta["training"]
+    summary = {"bundle": str(result.bundle), **result.meta["metrics"],
+               **{k: training[k] for k in ("epochs_run", "stop_reason", "minutes") if k in training}}
+    if json_out:
+        print_json(summary)
+        return
+    typer.echo(f"model bundle: {result.bundle}")
+    for key, value in result.meta["metrics"].items():
+        typer.echo(f"{key}: {value:.4f}")
+
+
+@app.command()
+def evaluate(
+    bundle: Path = typer.Argument(..., help="A detect bundle (folder or .sightkit file)."),
+    data: Path = typer.Argument(..., metavar="DATA", help="Dataset in VOC, COCO or YOLO form, the bundle's classes."),
+    strict: bool = typer.Option(False, "--strict", help="Refuse the data on any box problem."),
+    out: Optional[Path] = typer.Option(None, help="Report folder. \\[default: runs/detect-eval-BUNDLE-DATA]"),
+    json_out: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
+) -> None:
+    """COCO mAP@[.5:.95], mAP@.5 and per-class AP; writes report.html with PR curves and examples."""
+    from sightkit.engine.quiet import quiet_libraries
+
+    quiet_libraries()
+    from sightkit.tasks.detect.api import Detector
+    from sightkit.tasks.detect.dataset import load_detection_data
+    from sightkit.tasks.detect.train import report_data
+
+    detector = Detector.load(bundle)
+    dataset = load_detection_data(data, classes=detector.classes, strict=strict)
+    report_data(dataset, status)
+    out = out or Path("runs") / f"detect-eval-{bundle.stem}-{data.stem}"
+    with progress_bar("evaluating", len(dataset.samples), enabled=not json_out) as advance:
+        from sightkit.tasks.detect.evaluate import evaluate as run_evaluation
+
+        report = run_evaluation(detector.predictor, dataset, out, progress=advance)
+    for skipped in report["skipped"]:
+        status(f"skipped {skipped['reason']}")
+    if json_out:
+        print_json({k: v for k, v in report.items() if k not in ("pr_curves_iou_50", "problems")})
+        return
+    _print_table(report, f"{bundle} on {data} ({report['n_images']} images, {report['n_boxes']} boxes)")
+
+
+@app.command()
+def predict(
+    bundle: Path = typer.Argument(..., help="A detect bundle (folder or .sightkit file)."),
+    images: Path = typer.Argument(..., metavar="IMAGES", help="An image or a folder of images (searched recursively)."),
+    score: Optional[float] = typer.Option(None, help="Keep boxes scoring at least this. \\[default: the bundle's]"),
+    nms: Optional[float] = typer.Option(None, help="Class-wise NMS IoU threshold. \\[default: the bundle's]"),
+    out: Optional[Path] = typer.Option(None, help="Folder for the images with boxes drawn. "
+                                                  "\\[default: runs/detect-predict-IMAGES]"),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON line per image."),
+) -> None:
+    """Find objects in images: boxes drawn into --out, one line (or JSON line) per image on stdout."""
+    import io
+
+    from sightkit.core.fileio import atomic_write_bytes
+    from sightkit.core.images import load_image
+    from sightkit.errors import ImageError
+    from sightkit.tasks.detect.api import Detector
+    from sightkit.tasks.detect.draw import draw_boxes
+    from sightkit.tasks.detect.predict import check_thresholds
+
+    paths = _image_paths(images)
+    detector = Detector.load(bundle)
+    check_thresholds(score if score is not None else detector.predictor.score,
+                     nms if nms is not None else detector.predictor.nms)
+    out = out or Path("runs") / f"detect-predict-{images.stem}"
+    out.mkdir(parents=True, exist_ok=True)
+    failures = 0
+    with progress_bar("detecting", len(paths), enabled=not json_out) as advance:
+        for path in paths:
+            try:
+                picture = load_image(path, "RGB")
+            except ImageError as exc:
+                status(f"skipped {exc}")
+                failures += 1
+                advance(1)
+                continue
+            boxes = detector.predictor.predict(picture, score, nms)
+            drawn = draw_boxes(picture, boxes, detector.classes)
+            target = out / (path.stem + (path.suffix.lower() if path.suffix.lower() in _DRAWN_SUFFIXES else ".png"))
+            buffer = io.BytesIO()
+            drawn.save(buffer, format="JPEG" if target.suffix in (".jpg", ".jpeg") else None or
+                       {".png": "PNG", ".webp": "WEBP", ".bmp": "BMP"}[target.suffix], quality=92)
+            atomic_write_bytes(target, buffer.getvalue())
+            record = {"image": str(path), "width": picture.width, "height": picture.height, "drawn": str(target),
+                      "boxes": [b.to_dict() for b in boxes]}
+            if json_out:
+                sys.stdout.write(json.dumps(record) + "\n")
+            else:
+                found = ", ".join(f"{b.label} {b.score:.2f}" for b in boxes[:8]) + (" ..." if len(boxes) > 8 else "")
+                typer.echo(f"{path}: {len(boxes)} boxes{': ' + found if boxes else ''}")
+            advance(1)
+    status(f"images with boxes: {out}")
+    if failures == len(paths):
+        from sightkit.errors import DataError
+
+        raise DataError(f"IMAGES {images}: none of the {len(paths)} images could be read")
+
+
+@app.command()
+def models() -> None:
+    """List the detectors --model accepts."""
+    from sightkit.tasks.detect.model import DETECTORS
+
+    for name, (_, description) in DETECTORS.items():
+        typer.echo(f"{name:30} {description}")
+
+
+def _image_paths(images: Path) -> list[Path]:
+    from sightkit.core.images import is_image_file
+    from sightkit.errors import DataError
+
+    if images.is_file():
+        return [images]
+    if not images.is_dir():
+        raise DataError(f"IMAGES {images}: no such file or folder")
+    paths = sorted(p for p in images.rglob("*") if p.is_file() and is_image_file(p))
+    if not paths:
+        raise DataError(f"IMAGES {images}: no image files in this folder")
+    return paths
+
+
+def _print_table(report: dict, title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    def cell(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    table = Table("class", "AP@[.5:.95]", "AP@.5", "AR@100", "boxes", title=title)
+    for name, row in report["per_class"].items():
+        table.add_row(name, cell(row["ap"]), cell(row["ap_50"]), cell(row["ar_100"]),
+                      str(report["boxes_per_class"].get(name, 0)))
+    table.add_row("all", cell(report["map"]), cell(report["map_50"]), cell(report["mar_100"]), str(report["n_boxes"]),
+                  style="bold")
+    Console().print(table)
+    typer.echo(f"report: {report['report_html']}")
