@@ -14,7 +14,7 @@ from PIL import Image
 
 from audit_helpers import found, write_planted_dataset
 from sightkit.data.audit import FINDINGS, audit_dataset
-from sightkit.data.audit_report import write_audit_report
+from sightkit.data.reports import write_audit_report
 from sightkit.errors import ConfigError, DataError
 
 

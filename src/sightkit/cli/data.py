@@ -28,7 +28,7 @@ def audit(
 ) -> None:
     """Class balance, size/mode/format statistics, unreadable files, duplicates, split leaks, blank and tiny images."""
     from sightkit.data.audit import audit_dataset
-    from sightkit.data.audit_report import write_audit_report
+    from sightkit.data.reports import write_audit_report
     from sightkit.data.inventory import list_dataset
 
     total = len(list_dataset(data).entries)
@@ -40,6 +40,60 @@ def audit(
         print_json(report)
         return
     _print_audit(report)
+
+
+@app.command("label-issues")
+def label_issues(
+    data: Path = typer.Argument(..., metavar="DATA", help=_DATA_HELP.replace(", a folder of unlabelled images", "")),
+    model: str = typer.Option("skcnn_tiny", help="Classifier trained per fold (any 'sightkit classify models' name)."),
+    folds: int = typer.Option(5, help="Cross-validation folds (reduced when a class has fewer images)."),
+    epochs: int = typer.Option(15, help="Training epochs per fold."),
+    batch_size: int = typer.Option(64, min=1, help="Batch size."),
+    img_size: Optional[int] = typer.Option(None, help="Input side in px. \\[default: from the data]"),
+    hflip: bool = typer.Option(True, "--hflip/--no-hflip", help="Random horizontal flips in training (turn off for "
+                                                              "text, digits)."),
+    seed: int = typer.Option(0, help="Seed of the folds and the training."),
+    device: str = typer.Option("auto", help="Device: auto, cpu or cuda."),
+    out: Optional[Path] = typer.Option(None, help="Report folder. \\[default: runs/label-issues-DATA]"),
+    export_clean: Optional[Path] = typer.Option(None, "--export-clean", metavar="MANIFEST.csv",
+                                                help="Write a path,label[,split] manifest of the images not flagged "
+                                                     "(for 'sightkit classify train MANIFEST.csv')."),
+    json_out: bool = typer.Option(False, "--json", help="Print the ranked issues and the settings as JSON."),
+) -> None:
+    """Rank likely mislabelled images: k-fold out-of-sample probabilities, then cleanlab's find_label_issues."""
+    from sightkit.data.label_issues import find_label_issues, write_clean_manifest
+    from sightkit.data.reports import write_label_issues_report
+
+    options = {"batch_size": batch_size, "hflip": hflip, "device": device,
+               **({"img_size": img_size} if img_size is not None else {})}
+    result = find_label_issues(data, model=model, folds=folds, epochs=epochs, seed=seed, status=status, **options)
+    result["report_html"] = str(write_label_issues_report(result, out or Path("runs") / f"label-issues-{data.stem}"))
+    if export_clean is not None:
+        result["clean_manifest"] = str(write_clean_manifest(result, export_clean))
+        status(f"clean manifest: {export_clean} ({result['n'] - result['n_issues']} of {result['n']} images)")
+    if json_out:
+        print_json({key: value for key, value in result.items() if key != "images"})
+        return
+    _print_issues(result)
+
+
+def _print_issues(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from sightkit.cli._paths import relative_names
+
+    console = Console()
+    console.print(f"{result['n_issues']} likely label issues among {result['n']} images "
+                  f"(out-of-sample accuracy {result['out_of_sample_accuracy']:.3f}, {result['folds']} folds)",
+                  highlight=False, soft_wrap=True)
+    names = relative_names([i["path"] for i in result["issues"]])
+    table = Table("rank", "image", "given", "suggested", "quality",
+                  title=f"folder: {names.root}" if names.root else None, title_justify="left")
+    for issue, name in zip(result["issues"], names.names):
+        table.add_row(str(issue["rank"]), name, issue["given"], issue["suggested"], f"{issue['quality']:.4f}")
+    console.print(table)
+    typer.echo(f"report: {result['report_html']}")
 
 
 def _print_audit(report: dict[str, Any]) -> None:

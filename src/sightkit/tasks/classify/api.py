@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from sightkit.core.images import ImageSource
 from sightkit.errors import BundleError, ConfigError
 from sightkit.tasks.classify.config import make_config
@@ -80,6 +82,36 @@ class Classifier:
         for image in images:
             sources += expand_image_paths([image]) if isinstance(image, (str, Path)) else [image]
         return self.predictor.predict(sources, top_k, min_confidence, batch_size, skip_errors)
+
+    def embed(self, images: ImageSource | Sequence[ImageSource], batch_size: int = 64) -> np.ndarray:
+        """Penultimate-layer features, L2-normalised: a float32 array ``(N, D)``, one row per image.
+
+        Files, folders and globs are expanded as in :meth:`predict` (rows follow that order); an
+        unreadable image raises :class:`~sightkit.errors.ImageError`. Cosine similarity of two
+        images is the dot product of their rows.
+
+        Example:
+            >>> emb = Classifier.load("runs/x/model").embed(["a.png", "b.png"])  # doctest: +SKIP
+            >>> emb.shape, float(emb[0] @ emb[1])                                  # doctest: +SKIP
+            ((2, 128), 0.93)
+        """
+        return self.predictor.embed(self._sources(images), batch_size)[0]
+
+    def predict_proba(self, images: ImageSource | Sequence[ImageSource], batch_size: int = 64) -> np.ndarray:
+        """Calibrated probabilities of every class: ``(N, len(classes))``, rows in the order of :meth:`predict`.
+
+        Example:
+            >>> Classifier.load("runs/x/model").predict_proba(["a.png"]).sum(axis=1)  # doctest: +SKIP
+            array([1.], dtype=float32)
+        """
+        return self.predictor.probabilities(self._sources(images), batch_size)
+
+    @staticmethod
+    def _sources(images: ImageSource | Sequence[ImageSource]) -> list[ImageSource]:
+        sources: list[ImageSource] = []
+        for image in images if isinstance(images, (list, tuple)) else [images]:
+            sources += expand_image_paths([image]) if isinstance(image, (str, Path)) else [image]
+        return sources
 
     def explain(self, images: ImageSource | Sequence[ImageSource], method: str = "gradcam", *, target: str = "top",
                 layer: str | None = None, out_dir: str | Path | None = None,

@@ -67,6 +67,25 @@ class SkCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.pool(self.features(x)))
 
+    def pre_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled features that the head's linear layer reads: ``(N, widths[-1])``."""
+        return self.pool(self.features(x)).flatten(1)
+
+
+def penultimate_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The features before the classification layer: ``pre_logits`` of a built-in model, timm's
+    ``forward_head(..., pre_logits=True)`` otherwise.
+
+    Example:
+        >>> penultimate_features(SkCNN(3, 1, widths=(8, 16)), torch.zeros(2, 1, 8, 8)).shape
+        torch.Size([2, 16])
+    """
+    if isinstance(model, SkCNN):
+        return model.pre_logits(x)
+    if hasattr(model, "forward_features") and hasattr(model, "forward_head"):
+        return model.forward_head(model.forward_features(x), pre_logits=True)
+    raise ModelError(f"{type(model).__name__}: cannot find its penultimate layer (not a built-in or timm model)")
+
 
 def is_builtin(name: str) -> bool:
     """True for the names of the built-in ``skcnn_*`` family."""

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
@@ -27,7 +28,7 @@ from sightkit.core.images import ImageSource, is_image_file, load_image
 from sightkit.core.threads import FastestThreadCount, loader_workers
 from sightkit.data.transforms import build_eval_transform, to_model_size
 from sightkit.errors import ConfigError, DataError, ImageError
-from sightkit.tasks.classify.model import create_model
+from sightkit.tasks.classify.model import create_model, penultimate_features
 
 TASK = "classify"
 UNKNOWN = "unknown"
@@ -121,12 +122,55 @@ class Predictor:
 
         Images are decoded one by one (in workers for many sources) and normalised a batch at a time.
         """
+        return self._iter_outputs(sources, self.logits, batch_size, workers)
+
+    @torch.inference_mode()
+    def features(self, batch: torch.Tensor) -> torch.Tensor:
+        """Penultimate-layer features (before the classification head) of a preprocessed batch, on the CPU."""
+        if not isinstance(self.model, nn.Module):
+            raise ConfigError("embeddings need the torch model; load the bundle, not an .onnx file")
+        return penultimate_features(self.model, batch.to(self.device)).float().cpu()
+
+    def embed(self, sources: Sequence[ImageSource], batch_size: int = 64,
+              skip_errors: bool = False) -> tuple[np.ndarray, list[int], list[tuple[int, str]]]:
+        """L2-normalised penultimate-layer features ``(N, D)`` float32 of the readable sources.
+
+        Returns ``(embeddings, indices of the sources they belong to, (index, error) per
+        unreadable source)``; an unreadable source raises :class:`ImageError` unless ``skip_errors``.
+        """
+        rows, kept, failed = self._collect(sources, self.features, batch_size, skip_errors)
+        return torch.nn.functional.normalize(rows, dim=1).numpy(), kept, failed
+
+    def probabilities(self, sources: Sequence[ImageSource], batch_size: int = 64) -> np.ndarray:
+        """Calibrated class probabilities ``(N, classes)`` in the order of ``sources``; unreadable ones raise."""
+        logits = self._collect(sources, self.logits, batch_size, skip_errors=False)[0]
+        return torch.softmax(logits / self.temperature, dim=1).numpy()
+
+    def _collect(self, sources: Sequence[ImageSource], compute: Callable[[torch.Tensor], torch.Tensor],
+                 batch_size: int, skip_errors: bool) -> tuple[torch.Tensor, list[int], list[tuple[int, str]]]:
+        kept, outputs, failed = [], [], []
+        for indices, batch, errors in self._iter_outputs(sources, compute, batch_size):
+            if errors and not skip_errors:
+                raise ImageError(errors[0][1])
+            kept += indices
+            failed += errors
+            if indices:
+                outputs.append(batch)
+        if not outputs:
+            raise DataError(f"no readable image among {len(sources)}" + (f", e.g. {failed[0][1]}" if failed else ""))
+        stacked = torch.cat(outputs)
+        order = np.argsort(kept, kind="stable")
+        return stacked[torch.from_numpy(order)], [kept[i] for i in order], sorted(failed)
+
+    def _iter_outputs(self, sources: Sequence[ImageSource], compute: Callable[[torch.Tensor], torch.Tensor],
+                      batch_size: int = 64, workers: int | None = None,
+                      ) -> Iterator[tuple[list[int], torch.Tensor, list[tuple[int, str]]]]:
         dataset = _SourceDataset(sources, self.decode)
         if workers is None:
             workers = self._decode_workers() if len(sources) >= 4 * batch_size else 0
         loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=_collate)
         for indices, tensors, errors in loader:
-            yield indices, (self.logits(self._transform(torch.stack(tensors))) if tensors else torch.empty(0)), errors
+            yield indices, (compute(self._transform(torch.stack(tensors))) if tensors else torch.empty(0)), errors
 
     def _decode_workers(self) -> int:
         """Decoding processes for a long run: only cores the model's own threads leave free.

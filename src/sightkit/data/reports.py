@@ -1,8 +1,9 @@
-"""The audit's ``report.html``: summary, images per class, and thumbnails of each finding.
+"""The ``report.html`` of the data commands: summary tables and thumbnails of each finding.
 
 Example:
     >>> write_audit_report(audit_dataset("data/flowers"), "runs/audit-flowers")  # doctest: +SKIP
     PosixPath('runs/audit-flowers/report.html')
+    >>> write_label_issues_report(find_label_issues("data/flowers"), "runs/label-issues-flowers")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -77,3 +78,21 @@ def _thumbnail(path: str) -> np.ndarray:
     scale = THUMB_SIDE / max(image.size)
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
     return np.asarray(image.resize(size, Image.NEAREST if scale > 1 else Image.BILINEAR))
+
+
+def write_label_issues_report(result: dict[str, Any], out_dir: str | Path) -> Path:
+    """Write ``report.json``, thumbnails of the :data:`SHOWN` most suspicious images and ``report.html``."""
+    from sightkit.tasks.classify.plots import plot_image_grid
+
+    shown = result["issues"][:SHOWN]
+    figures = {}
+    if shown:
+        captions = [f"#{i['rank']} {i['given']} -> {i['suggested']} (q {i['quality']:.2f}) {Path(i['path']).name}"
+                    for i in shown]
+        figures["label_issues"] = plot_image_grid([_thumbnail(i["path"]) for i in shown], captions, ncols=8)
+    page = {key: value for key, value in result.items() if key != "images"}
+    info = {"data": result["data"], "method": f"{result['folds']}-fold cross-validation with {result['model']} "
+            f"({result['epochs']} epochs per fold), then cleanlab find_label_issues",
+            "quality": "cleanlab self-confidence: the out-of-sample probability of the given label"}
+    keys = ["n", "folds", "out_of_sample_accuracy", "n_issues"]
+    return write_report(out_dir, page, figures, title="sightkit label issues", summary_keys=keys, info=info)
