@@ -1,4 +1,4 @@
-"""``sightkit classify train|evaluate|predict|models``: CNN image classification."""
+"""``sightkit classify train|evaluate|predict|embed|models``: CNN image classification."""
 
 from __future__ import annotations
 
@@ -195,6 +195,37 @@ def predict(
     failed = [r for r in results if r.error is not None]
     if failed:
         status(f"{len(failed)} of {len(results)} images could not be read, e.g. {failed[0].error}")
+        raise typer.Exit(1)
+
+
+@app.command()
+def embed(
+    bundle: Path = typer.Argument(..., metavar="BUNDLE", help="A classify bundle (folder or .sightkit)."),
+    images: list[str] = typer.Argument(..., metavar="IMAGES", help="Image files, folders or globs."),
+    out: Path = typer.Option(..., "--out", help="emb.npy (row order in emb.paths.txt beside it) or emb.parquet "
+                                                 "(columns path, embedding; needs pyarrow)."),
+    batch_size: int = typer.Option(64, min=1, help="Batch size."),
+    json_out: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
+) -> None:
+    """Write L2-normalised penultimate-layer embeddings of images (for search, clustering, active learning)."""
+    from sightkit.tasks.classify.api import Classifier
+    from sightkit.tasks.classify.embeddings import check_output, save_embeddings
+    from sightkit.tasks.classify.predict import expand_image_paths
+
+    check_output(out)
+    paths = expand_image_paths(images)
+    clf = Classifier.load(bundle)
+    with progress_bar("embedding", len(paths), enabled=not json_out and err_console.is_terminal) as advance:
+        rows, kept, failed = clf.predictor.embed(paths, batch_size, skip_errors=True, progress=advance)
+    written = save_embeddings(out, rows, [paths[i] for i in kept])
+    summary = {"rows": len(kept), "dim": int(rows.shape[1]), "files": [str(p) for p in written],
+               "unreadable": [{"path": str(paths[i]), "error": e} for i, e in failed]}
+    if json_out:
+        print_json(summary)
+    else:
+        typer.echo(f"{summary['rows']} embeddings of dimension {summary['dim']}: {', '.join(summary['files'])}")
+    if failed:
+        status(f"{len(failed)} of {len(paths)} images could not be read and have no row, e.g. {failed[0][1]}")
         raise typer.Exit(1)
 
 

@@ -131,14 +131,15 @@ class Predictor:
             raise ConfigError("embeddings need the torch model; load the bundle, not an .onnx file")
         return penultimate_features(self.model, batch.to(self.device)).float().cpu()
 
-    def embed(self, sources: Sequence[ImageSource], batch_size: int = 64,
-              skip_errors: bool = False) -> tuple[np.ndarray, list[int], list[tuple[int, str]]]:
+    def embed(self, sources: Sequence[ImageSource], batch_size: int = 64, skip_errors: bool = False,
+              progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, list[int], list[tuple[int, str]]]:
         """L2-normalised penultimate-layer features ``(N, D)`` float32 of the readable sources.
 
         Returns ``(embeddings, indices of the sources they belong to, (index, error) per
         unreadable source)``; an unreadable source raises :class:`ImageError` unless ``skip_errors``.
+        ``progress(n)`` is called after each batch with its number of sources.
         """
-        rows, kept, failed = self._collect(sources, self.features, batch_size, skip_errors)
+        rows, kept, failed = self._collect(sources, self.features, batch_size, skip_errors, progress)
         return torch.nn.functional.normalize(rows, dim=1).numpy(), kept, failed
 
     def probabilities(self, sources: Sequence[ImageSource], batch_size: int = 64) -> np.ndarray:
@@ -147,9 +148,12 @@ class Predictor:
         return torch.softmax(logits / self.temperature, dim=1).numpy()
 
     def _collect(self, sources: Sequence[ImageSource], compute: Callable[[torch.Tensor], torch.Tensor],
-                 batch_size: int, skip_errors: bool) -> tuple[torch.Tensor, list[int], list[tuple[int, str]]]:
+                 batch_size: int, skip_errors: bool, progress: Callable[[int], None] | None = None,
+                 ) -> tuple[torch.Tensor, list[int], list[tuple[int, str]]]:
         kept, outputs, failed = [], [], []
         for indices, batch, errors in self._iter_outputs(sources, compute, batch_size):
+            if progress is not None:
+                progress(len(indices) + len(errors))
             if errors and not skip_errors:
                 raise ImageError(errors[0][1])
             kept += indices
