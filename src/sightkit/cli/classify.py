@@ -30,7 +30,8 @@ class OutputFormat(str, Enum):
 # (kept here as literals so that `sightkit --help` does not import pydantic; a test compares them).
 _CONFIG_OPTIONS = ("epochs", "batch_size", "img_size", "optimizer", "lr", "weight_decay", "warmup_epochs",
                    "label_smoothing", "mixup", "cutmix", "augment", "hflip", "patience", "max_minutes", "val_fraction",
-                   "test_fraction", "seed", "device", "workers", "pretrained", "weights", "synthetic")
+                   "test_fraction", "seed", "device", "workers", "pretrained", "weights", "synthetic", "devices",
+                   "num_nodes", "strategy")
 
 
 @app.command()
@@ -64,6 +65,10 @@ def train(
     seed: int = typer.Option(0, help="Random seed of the splits and the training."),
     device: str = typer.Option("auto", help="Device: auto, cpu or cuda."),
     workers: Optional[int] = typer.Option(None, help="DataLoader workers. \\[default: 0 for in-memory data]"),
+    devices: int = typer.Option(1, help="Processes per node (one per GPU, or CPU processes); above 1 trains with "
+                                        "DDP and needs --out. --batch-size stays the global batch."),
+    num_nodes: int = typer.Option(1, help="Machines of a multi-node run (torchrun or SLURM start the processes)."),
+    strategy: str = typer.Option("auto", help="auto or ddp (gloo on the CPU, NCCL on GPUs)."),
     pretrained: bool = typer.Option(False, "--pretrained/--no-pretrained",
                                     help="Start from timm's pretrained weights (downloaded once, then cached)."),
     weights: Optional[Path] = typer.Option(None, help="Local weights to start from (safetensors, torch state dict, "
@@ -76,12 +81,12 @@ def train(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
 ) -> None:
     """Train a classifier; writes checkpoints, logs, the model bundle and a report."""
-    from click.core import ParameterSource
-
+    from sightkit.engine.distributed import is_launch_rank_zero
     from sightkit.tasks.classify.api import Classifier
 
     def given(name: str) -> bool:
-        return ctx.get_parameter_source(name) is not ParameterSource.DEFAULT
+        # by name: Typer's own copy of click has its own ParameterSource enum, not click.core's
+        return ctx.get_parameter_source(name).name != "DEFAULT"
 
     options = {name: ctx.params[name] for name in _CONFIG_OPTIONS if given(name)}
     if weights is not None:
@@ -90,6 +95,8 @@ def train(
         options["generator"] = str(generator)
     clf = Classifier.train(data, model if given("model") else None, out=out, resume=resume,
                            progress=progress and not json_out, status=status, **options)
+    if not is_launch_rank_zero():  # another process of a DDP run: rank 0 prints the result
+        return
     report = clf.report or {}
     training = clf.meta.get("training", {})
     if json_out:

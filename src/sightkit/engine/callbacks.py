@@ -8,7 +8,7 @@ import lightning.pytorch as pl
 
 
 class Throughput(pl.Callback):
-    """Logs the training images/s of each epoch as ``img_per_s`` (also shown in the progress bar).
+    """Logs the training images/s of each epoch as ``img_per_s`` (also shown in the progress bar), all ranks together.
 
     Timed from the start of the epoch to the end of its last training batch, so the
     validation run and checkpointing at the end of the epoch are not counted.
@@ -29,4 +29,5 @@ class Throughput(pl.Callback):
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._elapsed > 0 and self._images:
-            pl_module.log("img_per_s", self._images / self._elapsed, prog_bar=True)
+            # summed over the processes of a DDP run: the run's images/s
+            pl_module.log("img_per_s", self._images / self._elapsed, prog_bar=True, reduce_fx="sum", sync_dist=True)

@@ -21,6 +21,7 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProg
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from sightkit.engine.callbacks import Throughput
+from sightkit.engine.distributed import is_launch_rank_zero
 from sightkit.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -46,14 +47,17 @@ def mixed_precision(accelerator: str) -> str:
 
 def build_trainer(run_dir: str | Path, *, max_epochs: int, monitor: str, mode: str = "max",
                   device: str = "auto", patience: int | None = None, max_minutes: float | None = None,
-                  progress: bool = True, resuming: bool = False) -> pl.Trainer:
+                  progress: bool = True, resuming: bool = False, devices: int = 1, num_nodes: int = 1,
+                  strategy: str = "auto") -> pl.Trainer:
     """A Trainer that writes checkpoints and logs under ``run_dir``.
 
     ``resuming`` keeps the previous ``logs/metrics.csv`` (Lightning's CSV logger would delete it)
-    by renaming it to ``metrics-upto-epoch-N.csv``.
+    by renaming it to ``metrics-upto-epoch-N.csv``. ``devices`` processes per node on
+    ``num_nodes`` nodes train with DDP (gloo on the CPU, NCCL on GPUs; see
+    :mod:`sightkit.engine.distributed`); checkpoints and logs are written by rank 0 alone.
     """
     run_dir = Path(run_dir)
-    if resuming:
+    if resuming and is_launch_rank_zero():
         _keep_previous_metrics(run_dir / "logs" / "metrics.csv")
     accelerator = resolve_accelerator(device)
     ckpt_dir = run_dir / "checkpoints"
@@ -73,7 +77,9 @@ def build_trainer(run_dir: str | Path, *, max_epochs: int, monitor: str, mode: s
         max_epochs=max_epochs,
         max_time={"minutes": max_minutes} if max_minutes else None,
         accelerator=accelerator,
-        devices=1,  # multi-GPU DDP needs rank-0 guards around calibration and bundle writing (not yet)
+        devices=devices,
+        num_nodes=num_nodes,
+        strategy=strategy,
         precision=mixed_precision(accelerator),
         callbacks=callbacks,
         logger=loggers,

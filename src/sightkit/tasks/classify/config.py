@@ -44,6 +44,9 @@ class TrainConfig(BaseModel):
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     workers: int | None = Field(None, ge=0, description="DataLoader workers; default 0 for in-memory data")
+    devices: int = Field(1, ge=1, description="processes (GPUs, or CPU processes) per node; DDP when above 1")
+    num_nodes: int = Field(1, ge=1, description="machines of a multi-node DDP run")
+    strategy: Literal["auto", "ddp"] = Field("auto", description="Lightning strategy; ddp also for torchrun/SLURM")
     synthetic: int = Field(0, ge=0, description="generated images per class added to the training split")
     generator: str | None = Field(None, description="class-conditional generate bundle that --synthetic samples")
 

@@ -15,7 +15,8 @@ from sightkit.tasks.classify.config import TrainConfig
 class ClassificationModule(pl.LightningModule):
     """Cross-entropy training with label smoothing and optional MixUp/CutMix.
 
-    Logs ``train_loss``, ``train_acc``, ``val_loss`` and ``val_acc``.
+    Logs ``train_loss``, ``train_acc``, ``val_loss`` and ``val_acc``; under DDP the epoch values are
+    averaged over the processes (``sync_dist``), so every rank checkpoints and stops on the same numbers.
     """
 
     def __init__(self, model: nn.Module, num_classes: int, config: TrainConfig) -> None:
@@ -39,15 +40,15 @@ class ClassificationModule(pl.LightningModule):
         hard = targets.argmax(1) if targets.ndim == 2 else targets
         acc = (logits.argmax(1) == hard).float().mean()
         self.log("loss", loss, prog_bar=True, on_step=True, on_epoch=False)
-        self.log("train_loss", loss, on_step=False, on_epoch=True)
-        self.log("train_acc", acc, on_step=False, on_epoch=True)
+        self.log("train_loss", loss, on_step=False, on_epoch=True, sync_dist=True)
+        self.log("train_acc", acc, on_step=False, on_epoch=True, sync_dist=True)
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         images, labels = batch
         logits = self.model(images)
-        self.log("val_loss", F.cross_entropy(logits, labels), on_epoch=True)
-        self.log("val_acc", (logits.argmax(1) == labels).float().mean(), prog_bar=True, on_epoch=True)
+        self.log("val_loss", F.cross_entropy(logits, labels), on_epoch=True, sync_dist=True)
+        self.log("val_acc", (logits.argmax(1) == labels).float().mean(), prog_bar=True, on_epoch=True, sync_dist=True)
 
     def configure_optimizers(self) -> dict:
         cfg = self.config

@@ -33,6 +33,8 @@ from sightkit.core.images import peek
 from sightkit.data.dataset import ImageDataset
 from sightkit.data.discover import DatasetSplits, discover
 from sightkit.data.transforms import build_eval_transform, build_train_transform
+from sightkit.engine.distributed import (check_distributed_options, global_batch_share, is_launch_rank_zero,
+                                         on_rank_zero)
 from sightkit.errors import ConfigError, DataError
 from sightkit.tasks.classify.calibration import fit_temperature
 from sightkit.tasks.classify.config import TrainConfig, make_config
@@ -83,6 +85,10 @@ def train(data: Path, config: TrainConfig, run_dir: Path | None = None, *, resum
 
     check_model_options(config.model, config.pretrained, config.weights)
     resolve_accelerator(config.device)
+    check_distributed_options(config.devices, config.num_nodes, config.strategy, config.batch_size,
+                              run_dir_given=run_dir is not None)
+    if not is_launch_rank_zero():  # the other processes of a DDP run: rank 0 speaks for all
+        status = _silent
     run_dir = run_dir or default_run_dir(data, config.model)
     splits = discover(data, config.val_fraction, config.test_fraction, config.seed)
     status(f"data: {splits.summary()} ({'grayscale' if splits.grayscale else 'colour'})")
@@ -101,12 +107,8 @@ def _train(data: Path, splits: DatasetSplits, config: TrainConfig, run_dir: Path
            status: Callable[[str], None]) -> TrainResult:
     import lightning.pytorch as pl
 
-    from sightkit.engine.history import read_history
-    from sightkit.engine.trainer import build_trainer, stop_reason
-    from sightkit.tasks.classify.eval_data import EvalData
-    from sightkit.tasks.classify.evaluate import evaluate
+    from sightkit.engine.trainer import build_trainer
     from sightkit.tasks.classify.lit_module import ClassificationModule
-    from sightkit.tasks.classify.predict import Predictor
 
     started, clock = datetime.now(timezone.utc), time.perf_counter()
     channels = 1 if splits.grayscale else 3
@@ -124,20 +126,39 @@ def _train(data: Path, splits: DatasetSplits, config: TrainConfig, run_dir: Path
         status(f"skipped {reason}")  # the reason names the file
     if len(train_ds) == 0:
         raise DataError(f"DATA {data}: no training image could be decoded")
-    train_loader, val_loader = _loaders(train_ds, val_ds, config)
 
     ckpt = run_dir / LAST_CHECKPOINT if resume else None
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / CONFIG_FILE, json.dumps(
-        {"data": str(data), "config": config.model_dump(), "img_size": size, "channels": channels}, indent=2))
-    atomic_write_text(run_dir / "splits.json", json.dumps(
-        {name: [str(s.path) for s in getattr(splits, name)] for name in ("train", "val", "test")}))
+    if is_launch_rank_zero():
+        atomic_write_text(run_dir / CONFIG_FILE, json.dumps(
+            {"data": str(data), "config": config.model_dump(), "img_size": size, "channels": channels}, indent=2))
+        atomic_write_text(run_dir / "splits.json", json.dumps(
+            {name: [str(s.path) for s in getattr(splits, name)] for name in ("train", "val", "test")}))
 
     module = ClassificationModule(model, len(splits.classes), config)
     trainer = build_trainer(run_dir, max_epochs=config.epochs, monitor="val_acc", device=config.device,
                             patience=config.patience, max_minutes=config.max_minutes, progress=progress,
-                            resuming=resume)
+                            resuming=resume, devices=config.devices, num_nodes=config.num_nodes,
+                            strategy=config.strategy)
+    train_loader, val_loader = _loaders(train_ds, val_ds, config, trainer.world_size)
     trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt)
+    return on_rank_zero(trainer, lambda: _finish(trainer, module, data, splits, config, run_dir, val_loader, size,
+                                                 status, started, clock))
+
+
+def _finish(trainer: Any, module: Any, data: Path, splits: DatasetSplits, config: TrainConfig, run_dir: Path,
+            val_loader: DataLoader, size: int, status: Callable[[str], None], started: datetime,
+            clock: float) -> TrainResult:
+    """After ``fit`` (on rank 0 alone): best weights, calibration, held-out report and the bundle."""
+    from sightkit.engine.history import read_history
+    from sightkit.engine.trainer import stop_reason
+    from sightkit.tasks.classify.eval_data import EvalData
+    from sightkit.tasks.classify.evaluate import evaluate
+    from sightkit.tasks.classify.predict import Predictor
+
+    channels = 1 if splits.grayscale else 3
+    mode = "L" if channels == 1 else "RGB"
+    mean, std = default_normalization(config.model, channels)
     stopped = stop_reason(trainer)
     _say_why_it_stopped(stopped, trainer.current_epoch, config, status)
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
@@ -180,14 +201,24 @@ def _say_why_it_stopped(stopped: str, epochs_run: int, config: TrainConfig, stat
                f"{config.epochs} epochs")
 
 
-def _loaders(train_ds: ImageDataset, val_ds: ImageDataset, config: TrainConfig) -> tuple[DataLoader, DataLoader]:
+def _loaders(train_ds: ImageDataset, val_ds: ImageDataset, config: TrainConfig,
+             world_size: int = 1) -> tuple[DataLoader, DataLoader]:
+    """Loaders of one process: ``--batch-size`` is the global batch, shared by the ``world_size`` processes.
+
+    Under DDP, Lightning gives each process its own part of the data (a ``DistributedSampler``).
+    """
     workers = config.workers
     if workers is None:
         workers = 0 if train_ds.cached is not None else min(4, os.cpu_count() or 1)
     common = {"num_workers": workers, "persistent_workers": workers > 0, "pin_memory": torch.cuda.is_available()}
+    batch_size = global_batch_share(config.batch_size, world_size)
     drop_last = len(train_ds) > config.batch_size
-    return (DataLoader(train_ds, batch_size=config.batch_size, shuffle=True, drop_last=drop_last, **common),
-            DataLoader(val_ds, batch_size=max(config.batch_size, 128), **common))
+    return (DataLoader(train_ds, batch_size=batch_size, shuffle=True, drop_last=drop_last, **common),
+            DataLoader(val_ds, batch_size=max(batch_size, 128), **common))
+
+
+def _silent(message: str) -> None:
+    """The status of the processes other than rank 0: they print nothing."""
 
 
 @torch.no_grad()  # not inference_mode: fit_temperature differentiates through a copy of these
