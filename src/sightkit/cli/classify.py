@@ -30,7 +30,8 @@ class OutputFormat(str, Enum):
 # (kept here as literals so that `sightkit --help` does not import pydantic; a test compares them).
 _CONFIG_OPTIONS = ("epochs", "batch_size", "img_size", "optimizer", "lr", "weight_decay", "warmup_epochs",
                    "label_smoothing", "mixup", "cutmix", "augment", "hflip", "patience", "max_minutes", "val_fraction",
-                   "test_fraction", "seed", "device", "workers", "pretrained", "weights", "synthetic", "devices",
+                   "test_fraction", "seed", "device", "workers", "pretrained", "weights", "synthetic", "balance",
+                   "devices",
                    "num_nodes", "strategy")
 
 
@@ -56,6 +57,8 @@ def train(
     cutmix: float = typer.Option(0.0, help="CutMix alpha; 0 turns it off."),
     augment: str = typer.Option("light", help="Augmentation: none, light or strong."),
     hflip: bool = typer.Option(True, "--hflip/--no-hflip", help="Random horizontal flips (turn off for text, digits)."),
+    balance: bool = typer.Option(False, "--balance", help="Class-balanced loss weights (inverse class frequency) for "
+                                                          "imbalanced data."),
     patience: Optional[int] = typer.Option(None, help="Stop early after N epochs without a val accuracy gain. "
                                                       "\\[default: off]"),
     max_minutes: Optional[float] = typer.Option(None, help="Stop training after this many minutes. "
@@ -173,6 +176,12 @@ def predict(
     explain: bool = typer.Option(False, "--explain", help="Also write heatmap overlays of the predicted labels."),
     explain_dir: Path = typer.Option(Path("explanations"), help="Folder for the --explain overlays and index.html."),
     explain_method: str = typer.Option("gradcam", help="Method of --explain (see 'sightkit explain --help')."),
+    out: Optional[Path] = typer.Option(None, help="Write every prediction to this .parquet, .csv or .jsonl file, "
+                                                  "in chunks; a rerun after a kill resumes where it stopped."),
+    chunk_rows: int = typer.Option(4096, min=1, help="With --out: images per chunk (the work a kill can lose)."),
+    workers: Optional[int] = typer.Option(None, min=0, help="With --out: decoding processes. \\[default: the cores "
+                                                            "the model leaves free]"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="With --out: replace a finished results file."),
 ) -> None:
     """Predict top-k labels with calibrated probabilities; unreadable images are listed, not fatal."""
     from sightkit.core.bundle import is_bundle
@@ -185,6 +194,13 @@ def predict(
 
         bundle = cached_onnx(bundle, status)
     clf = Classifier.load(bundle, backend=backend.value if backend else None)
+    if out is not None:
+        from sightkit.cli._batch import predict_into_file
+
+        predict_into_file(clf, paths, out, top_k=top_k, min_confidence=min_confidence, batch_size=batch_size,
+                          workers=workers, chunk_rows=chunk_rows, overwrite=overwrite, json_out=json_out,
+                          explain=explain)
+        return
     results = clf.predict(paths, top_k=top_k, min_confidence=min_confidence, batch_size=batch_size, skip_errors=True)
     overlays = _explain_predictions(clf, results, explain_dir, explain_method) if explain else {}
     fmt = OutputFormat.json if json_out else output_format

@@ -37,6 +37,7 @@ class TrainConfig(BaseModel):
     cutmix: float = Field(0.0, ge=0, description="CutMix alpha; 0 disables")
     augment: Literal["none", "light", "strong"] = "light"
     hflip: bool = True
+    balance: bool = Field(False, description="class-balanced loss weights (inverse class frequency)")
     patience: int | None = Field(None, ge=1, description="early-stopping patience in epochs")
     max_minutes: float | None = Field(None, gt=0, description="stop training after this many minutes")
     val_fraction: float = Field(0.2, ge=0, lt=1)

@@ -13,15 +13,18 @@ from sightkit.tasks.classify.config import TrainConfig
 
 
 class ClassificationModule(pl.LightningModule):
-    """Cross-entropy training with label smoothing and optional MixUp/CutMix.
+    """Cross-entropy training with label smoothing, optional MixUp/CutMix and optional class weights.
 
     Logs ``train_loss``, ``train_acc``, ``val_loss`` and ``val_acc``; under DDP the epoch values are
     averaged over the processes (``sync_dist``), so every rank checkpoints and stops on the same numbers.
     """
 
-    def __init__(self, model: nn.Module, num_classes: int, config: TrainConfig) -> None:
+    def __init__(self, model: nn.Module, num_classes: int, config: TrainConfig,
+                 class_weights: torch.Tensor | None = None) -> None:
         super().__init__()
         self.model, self.num_classes, self.config = model, num_classes, config
+        # per-class loss weights (``--balance``); not saved: the run's data gives them again on resume
+        self.register_buffer("class_weights", class_weights, persistent=False)
         self.batch_mix = _batch_mix(config, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -36,7 +39,7 @@ class ClassificationModule(pl.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         images, targets = self.mix(*batch)
         logits = self.model(images)
-        loss = F.cross_entropy(logits, targets, label_smoothing=self.config.label_smoothing)
+        loss = F.cross_entropy(logits, targets, weight=self.class_weights, label_smoothing=self.config.label_smoothing)
         hard = targets.argmax(1) if targets.ndim == 2 else targets
         acc = (logits.argmax(1) == hard).float().mean()
         self.log("loss", loss, prog_bar=True, on_step=True, on_epoch=False)

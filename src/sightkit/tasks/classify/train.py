@@ -135,7 +135,7 @@ def _train(data: Path, splits: DatasetSplits, config: TrainConfig, run_dir: Path
         atomic_write_text(run_dir / "splits.json", json.dumps(
             {name: [str(s.path) for s in getattr(splits, name)] for name in ("train", "val", "test")}))
 
-    module = ClassificationModule(model, len(splits.classes), config)
+    module = ClassificationModule(model, len(splits.classes), config, class_weights(train_ds, splits, config, status))
     trainer = build_trainer(run_dir, max_epochs=config.epochs, monitor="val_acc", device=config.device,
                             patience=config.patience, max_minutes=config.max_minutes, progress=progress,
                             resuming=resume, devices=config.devices, num_nodes=config.num_nodes,
@@ -190,6 +190,24 @@ def _finish(trainer: Any, module: Any, data: Path, splits: DatasetSplits, config
     bundle_path = save_bundle(run_dir / "model", module.model.state_dict(), meta,
                               extras={RECORD_FILE: record_dataset(splits)})
     return TrainResult(run_dir, bundle_path, meta, report)
+
+
+def class_weights(train_ds: ImageDataset, splits: DatasetSplits, config: TrainConfig,
+                  status: Callable[[str], None]) -> torch.Tensor | None:
+    """With ``config.balance``: loss weights ``n / (classes * n_c)`` (mean 1 over the images), else None.
+
+    Example:
+        >>> class_weights(train_ds, splits, make_config(balance=True), print)  # doctest: +SKIP
+        class-balanced loss weights: cat 0.62, dog 2.50
+        tensor([0.6250, 2.5000])
+    """
+    if not config.balance:
+        return None
+    counts = torch.bincount(train_ds.labels, minlength=len(splits.classes)).float()
+    weights = counts.sum() / (len(counts) * counts.clamp(min=1))
+    shown = ", ".join(f"{name} {weight:.2f}" for name, weight in zip(splits.classes, weights.tolist()))
+    status(f"class-balanced loss weights: {shown}")
+    return weights
 
 
 def _say_why_it_stopped(stopped: str, epochs_run: int, config: TrainConfig, status: Callable[[str], None]) -> None:
