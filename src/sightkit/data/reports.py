@@ -62,7 +62,8 @@ def _thumbnail_items(name: str, findings: list[dict[str, Any]]) -> list[tuple[st
                 tags = "/".join(t for t in (split, label) if t)
                 items.append((path, f"#{number} {tags} {Path(path).name}".replace("  ", " ")))
         else:
-            extra = f"std {finding['pixel_std']}" if "pixel_std" in finding else f"{finding['width']}x{finding['height']}"
+            size = f"{finding.get('width')}x{finding.get('height')}"
+            extra = f"std {finding['pixel_std']}" if "pixel_std" in finding else size
             items.append((finding["path"], f"{Path(finding['path']).name} ({extra})"))
         if len(items) >= SHOWN:
             break
