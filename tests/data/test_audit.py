@@ -93,3 +93,12 @@ def test_cli_json_on_stdout_and_one_error_line(planted, tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.count("error:") == 1 and bad.stderr.startswith("error: DATA")
+
+
+def test_near_groups_join_chains_within_the_distance_only():
+    from sightkit.data.duplicates import hamming, near_groups
+
+    hashes = {"a": 0, "b": 0b111, "c": 0b111111, "d": (1 << 64) - 1}  # a-b 3 bits, b-c 3 bits, a-c 6, d far
+    assert near_groups(hashes, max_distance=3) == [(["a", "b", "c"], 3)]
+    assert near_groups(hashes, max_distance=2) == []
+    assert int(hamming(np.array([0], np.uint64), np.array([(1 << 64) - 1], np.uint64))[0]) == 64

@@ -31,9 +31,9 @@ def audit(
     from sightkit.data.reports import write_audit_report
     from sightkit.data.inventory import list_dataset
 
-    total = len(list_dataset(data).entries)
-    with progress_bar("auditing", total, enabled=not json_out and err_console.is_terminal) as advance:
-        report = audit_dataset(data, near_distance=near_distance, blank_std=blank_std, min_side=min_side,
+    inventory = list_dataset(data)
+    with progress_bar("auditing", len(inventory.entries), enabled=not json_out and err_console.is_terminal) as advance:
+        report = audit_dataset(inventory, near_distance=near_distance, blank_std=blank_std, min_side=min_side,
                                progress=advance)
     report["report_html"] = str(write_audit_report(report, out or Path("runs") / f"audit-{data.stem or 'data'}"))
     if json_out:

@@ -39,9 +39,10 @@ TINY_FLOOR = 8
 FINDINGS = ("unreadable", "exact_duplicates", "near_duplicates", "split_leaks", "blank", "tiny")
 
 
-def audit_dataset(data: str | Path, *, near_distance: int = NEAR_DISTANCE, blank_std: float = BLANK_STD,
+def audit_dataset(data: str | Path | Inventory, *, near_distance: int = NEAR_DISTANCE, blank_std: float = BLANK_STD,
                   min_side: int | None = None, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Read every image of ``data`` once and return the audit report (a JSON-ready dict).
+    """Read every image of ``data`` (a dataset path, or its :func:`list_dataset` inventory) once and
+    return the audit report (a JSON-ready dict).
 
     ``progress(n)`` is called after each file. See the module docstring for the findings.
     """
@@ -51,7 +52,7 @@ def audit_dataset(data: str | Path, *, near_distance: int = NEAR_DISTANCE, blank
         raise ConfigError(f"--blank-std {blank_std}: must be 0 or more")
     if min_side is not None and min_side < 1:
         raise ConfigError(f"--min-side {min_side}: must be at least 1 px")
-    inventory = list_dataset(data)
+    inventory = data if isinstance(data, Inventory) else list_dataset(data)
     facts: list[ImageFacts] = []
     for entry in inventory.entries:
         facts.append(image_facts(entry.path))
