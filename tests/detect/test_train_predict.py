@@ -118,3 +118,62 @@ def test_a_short_training_run_learns_the_shapes(tmp_path: Path) -> None:
     result = Detector.train(data, out=tmp_path / "run", epochs=12, image_size=64, batch_size=8, val_fraction=0.25,
                             progress=False, status=lambda line: None)
     assert result.meta["metrics"]["best_val_map_50"] > 0.3
+
+
+def _write_video(path: Path, frames: int = 6) -> Path:
+    import cv2
+    import numpy as np
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (64, 48))
+    for index in range(frames):
+        frame = np.full((48, 64, 3), 60, np.uint8)
+        frame[10:30, 5 + index * 2:25 + index * 2] = (0, 0, 230)
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def test_cli_predict_on_a_video_writes_annotated_frames_with_track_ids(cli, trained: Path, tmp_path: Path) -> None:
+    import cv2
+
+    video = _write_video(tmp_path / "clip.avi")
+    code, out, err = cli("detect", "predict", trained, video, "--score", "0", "--out", tmp_path / "v", "--json")
+    assert code == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["frame"] for r in records] == list(range(6))
+    assert all("track" in box for r in records for box in r["boxes"])
+    assert "frames/s" in err
+    capture = cv2.VideoCapture(str(tmp_path / "v" / "clip.avi"))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
+
+
+def test_an_unreadable_video_is_one_error_line(cli, trained: Path, tmp_path: Path) -> None:
+    (tmp_path / "broken.mp4").write_bytes(b"not a video")
+    code, _, err = cli("detect", "predict", trained, tmp_path / "broken.mp4", "--out", tmp_path / "v")
+    assert code == 2 and err.strip().startswith("error: VIDEO") and "cannot be opened" in err
+    assert not (tmp_path / "v").exists()
+
+
+def test_tracker_keeps_ids_for_moving_boxes_and_opens_new_ones() -> None:
+    from sightkit.tasks.detect.tracker import IoUTracker
+
+    tracker = IoUTracker(min_iou=0.3, max_age=1)
+    assert tracker.update([Box("car", 0.9, 0, 0, 10, 10), Box("person", 0.8, 50, 50, 60, 70)]) == [1, 2]
+    assert tracker.update([Box("person", 0.8, 52, 50, 62, 70), Box("car", 0.9, 2, 0, 12, 10)]) == [2, 1]
+    assert tracker.update([Box("car", 0.9, 30, 30, 40, 40)]) == [3]  # no overlap: a new object
+    tracker.update([])
+    tracker.update([])
+    assert tracker.update([Box("person", 0.8, 52, 50, 62, 70)]) == [4]  # track 2 expired after max_age
+
+
+def test_train_option_defaults_match_the_config() -> None:
+    import inspect
+
+    from sightkit.cli.detect import _CONFIG_OPTIONS, train
+    from sightkit.tasks.detect.config import DetectConfig
+
+    parameters = inspect.signature(train).parameters
+    for name in _CONFIG_OPTIONS:
+        default = parameters[name].default.default
+        expected = DetectConfig.model_fields[name].default
+        assert (tuple(default) if isinstance(default, (list, tuple)) else default) == expected, name

@@ -6,11 +6,14 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from sightkit.cli._output import print_json, progress_bar, status
+
+if TYPE_CHECKING:
+    from sightkit.tasks.detect.api import Detector
 
 app = typer.Typer(help="Object detection: train on VOC / COCO / YOLO boxes, evaluate mAP, draw boxes.",
                   no_args_is_help=True)
@@ -18,8 +21,9 @@ app = typer.Typer(help="Object detection: train on VOC / COCO / YOLO boxes, eval
 # The options of `train` that are DetectConfig fields; their defaults below are DetectConfig's
 # (literals, so that `sightkit --help` does not import pydantic; a test compares them).
 _CONFIG_OPTIONS = ("model", "image_size", "batch_size", "epochs", "lr", "weight_decay", "warmup_steps", "scale_range",
-                   "color_jitter", "val_fraction", "strict", "max_minutes", "seed", "device")
-_DRAWN_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
+                   "color_jitter", "val_fraction", "strict", "max_minutes", "max_cpu_minutes", "seed",
+                   "device")
+_DRAWN_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP"}
 
 
 @app.command()
@@ -44,6 +48,8 @@ def train(
     out: Optional[Path] = typer.Option(None, help="Run folder. \\[default: runs/detect-DATA-MODEL-DATE]"),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
     max_minutes: Optional[float] = typer.Option(None, help="Stop after this many minutes. \\[default: no limit]"),
+    max_cpu_minutes: Optional[float] = typer.Option(None, help="Stop after this much CPU time of this process, "
+                                                               "a fair limit on a shared machine. \\[default: no limit]"),
     seed: int = typer.Option(0, help="Random seed."),
     device: str = typer.Option("auto", help="Device: auto, cpu or cuda."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
@@ -65,7 +71,7 @@ def train(
                             command=command, **given)
     training = result.meta["training"]
     summary = {"bundle": str(result.bundle), **result.meta["metrics"],
-               **{k: training[k] for k in ("epochs_run", "stop_reason", "minutes") if k in training}}
+               **{k: training[k] for k in ("epochs_run", "stop_reason", "minutes", "cpu_minutes") if k in training}}
     if json_out:
         print_json(summary)
         return
@@ -76,7 +82,7 @@ def train(
 
 @app.command()
 def evaluate(
-    bundle: Path = typer.Argument(..., help="A detect bundle (folder or .sightkit file)."),
+    bundle: Path = typer.Argument(..., metavar="BUNDLE", help="A detect bundle (folder or .sightkit file)."),
     data: Path = typer.Argument(..., metavar="DATA", help="Dataset in VOC, COCO or YOLO form, the bundle's classes."),
     strict: bool = typer.Option(False, "--strict", help="Refuse the data on any box problem."),
     out: Optional[Path] = typer.Option(None, help="Report folder. \\[default: runs/detect-eval-BUNDLE-DATA]"),
@@ -108,60 +114,34 @@ def evaluate(
 
 @app.command()
 def predict(
-    bundle: Path = typer.Argument(..., help="A detect bundle (folder or .sightkit file)."),
-    images: Path = typer.Argument(..., metavar="IMAGES", help="An image or a folder of images (searched recursively)."),
+    bundle: Path = typer.Argument(..., metavar="BUNDLE", help="A detect bundle (folder or .sightkit file)."),
+    images: Path = typer.Argument(..., metavar="IMAGES|VIDEO", help="An image, a folder of images (searched "
+                                                                   "recursively) or a video file."),
     score: Optional[float] = typer.Option(None, help="Keep boxes scoring at least this. \\[default: the bundle's]"),
     nms: Optional[float] = typer.Option(None, help="Class-wise NMS IoU threshold. \\[default: the bundle's]"),
     out: Optional[Path] = typer.Option(None, help="Folder for the images with boxes drawn. "
                                                   "\\[default: runs/detect-predict-IMAGES]"),
-    json_out: bool = typer.Option(False, "--json", help="Print one JSON line per image."),
+    track: bool = typer.Option(True, "--track/--no-track", help="Video: give each object an id across frames "
+                                                                "(IoU tracker)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON line per image or video frame."),
 ) -> None:
-    """Find objects in images: boxes drawn into --out, one line (or JSON line) per image on stdout."""
-    import io
-
-    from sightkit.core.fileio import atomic_write_bytes
-    from sightkit.core.images import load_image
-    from sightkit.errors import ImageError
+    """Find objects in images or a video: boxes drawn into --out, one line (or JSON line) per image or frame."""
+    from sightkit.core.folders import removed_on_failure
     from sightkit.tasks.detect.api import Detector
-    from sightkit.tasks.detect.draw import draw_boxes
     from sightkit.tasks.detect.predict import check_thresholds
+    from sightkit.tasks.detect.video import is_video_file
 
-    paths = _image_paths(images)
+    video = is_video_file(images)
+    paths = [] if video else _image_paths(images)
     detector = Detector.load(bundle)
     check_thresholds(score if score is not None else detector.predictor.score,
                      nms if nms is not None else detector.predictor.nms)
     out = out or Path("runs") / f"detect-predict-{images.stem}"
-    out.mkdir(parents=True, exist_ok=True)
-    failures = 0
-    with progress_bar("detecting", len(paths), enabled=not json_out) as advance:
-        for path in paths:
-            try:
-                picture = load_image(path, "RGB")
-            except ImageError as exc:
-                status(f"skipped {exc}")
-                failures += 1
-                advance(1)
-                continue
-            boxes = detector.predictor.predict(picture, score, nms)
-            drawn = draw_boxes(picture, boxes, detector.classes)
-            target = out / (path.stem + (path.suffix.lower() if path.suffix.lower() in _DRAWN_SUFFIXES else ".png"))
-            buffer = io.BytesIO()
-            drawn.save(buffer, format="JPEG" if target.suffix in (".jpg", ".jpeg") else None or
-                       {".png": "PNG", ".webp": "WEBP", ".bmp": "BMP"}[target.suffix], quality=92)
-            atomic_write_bytes(target, buffer.getvalue())
-            record = {"image": str(path), "width": picture.width, "height": picture.height, "drawn": str(target),
-                      "boxes": [b.to_dict() for b in boxes]}
-            if json_out:
-                sys.stdout.write(json.dumps(record) + "\n")
-            else:
-                found = ", ".join(f"{b.label} {b.score:.2f}" for b in boxes[:8]) + (" ..." if len(boxes) > 8 else "")
-                typer.echo(f"{path}: {len(boxes)} boxes{': ' + found if boxes else ''}")
-            advance(1)
-    status(f"images with boxes: {out}")
-    if failures == len(paths):
-        from sightkit.errors import DataError
-
-        raise DataError(f"IMAGES {images}: none of the {len(paths)} images could be read")
+    with removed_on_failure(out):
+        if video:
+            _predict_video(detector, images, out, score, nms, track, json_out)
+        else:
+            _predict_images(detector, paths, out, score, nms, json_out)
 
 
 @app.command()
@@ -171,6 +151,65 @@ def models() -> None:
 
     for name, (_, description) in DETECTORS.items():
         typer.echo(f"{name:30} {description}")
+
+
+def _predict_images(detector: Detector, paths: list[Path], out: Path, score: float | None, nms: float | None,
+                    json_out: bool) -> None:
+    import io
+
+    from sightkit.core.fileio import atomic_write_bytes
+    from sightkit.core.images import load_image
+    from sightkit.errors import DataError, ImageError
+    from sightkit.tasks.detect.draw import draw_boxes
+
+    failures = 0
+    with progress_bar("detecting", len(paths), enabled=not json_out) as advance:
+        for path in paths:
+            advance(1)
+            try:
+                picture = load_image(path, "RGB")
+            except ImageError as exc:
+                status(f"skipped {exc}")
+                failures += 1
+                continue
+            boxes = detector.predictor.predict(picture, score, nms)
+            suffix = path.suffix.lower() if path.suffix.lower() in _DRAWN_FORMATS else ".png"
+            target = out / (path.stem + suffix)
+            buffer = io.BytesIO()
+            options = {"quality": 92} if suffix in (".jpg", ".jpeg") else {}
+            draw_boxes(picture, boxes, detector.classes).save(buffer, format=_DRAWN_FORMATS[suffix], **options)
+            atomic_write_bytes(target, buffer.getvalue())
+            record = {"image": str(path), "width": picture.width, "height": picture.height, "drawn": str(target),
+                      "boxes": [b.to_dict() for b in boxes]}
+            if json_out:
+                sys.stdout.write(json.dumps(record) + "\n")
+            else:
+                found = ", ".join(f"{b.label} {b.score:.2f}" for b in boxes[:8]) + (" ..." if len(boxes) > 8 else "")
+                typer.echo(f"{path}: {len(boxes)} boxes{': ' + found if boxes else ''}")
+    if failures == len(paths):
+        raise DataError(f"IMAGES: none of the {len(paths)} images could be read")
+    status(f"images with boxes: {out}")
+
+
+def _predict_video(detector: Detector, video: Path, out: Path, score: float | None, nms: float | None, track: bool,
+                   json_out: bool) -> None:
+    from sightkit.tasks.detect.video import detect_video
+
+    target = out / (video.stem + (".avi" if video.suffix.lower() == ".avi" else ".mp4"))
+    summary: dict = {}
+    count = 0
+    for record in detect_video(detector.predictor, video, target, score=score, nms=nms, track=track,
+                               summary=summary):
+        count += 1
+        if json_out:
+            sys.stdout.write(json.dumps(record) + "\n")
+        elif count % 50 == 0:
+            status(f"frame {count}")
+    status(f"{summary['frames']} frames, detector {summary['frames_per_second']} frames/s "
+           f"({summary['overall_frames_per_second']} frames/s with decoding, drawing and encoding)")
+    if not json_out:
+        typer.echo(f"{video}: {summary['frames']} frames -> {summary['output']} "
+                   f"({summary['frames_per_second']} frames/s)")
 
 
 def _image_paths(images: Path) -> list[Path]:

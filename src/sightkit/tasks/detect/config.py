@@ -34,6 +34,8 @@ class DetectConfig(BaseModel):
     val_fraction: float = Field(0.15, ge=0, lt=1, description="share of images held out for validation")
     strict: bool = Field(False, description="refuse the data on any box problem instead of dropping the box")
     max_minutes: float | None = Field(None, gt=0, description="stop training after this many minutes")
+    max_cpu_minutes: float | None = Field(None, gt=0, description="stop after this much CPU time of this process "
+                                          "(a fair limit on a machine shared with other jobs)")
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import lightning.pytorch as pl
@@ -30,23 +31,25 @@ VAL_NMS_THRESHOLD = 0.5
 GRADIENT_CLIP = 10.0  # from-scratch detectors spike early; clipping keeps the first epochs stable
 
 
-def clock_cosine(optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int, seconds: float,
-                 min_ratio: float = 0.01) -> LambdaLR:
-    """Warm-up, then cosine decay by whichever is further along: the steps or the clock (of ``seconds``).
+def clock_cosine(optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int,
+                 budgets: list[tuple[Callable[[], float], float]], min_ratio: float = 0.01) -> LambdaLR:
+    """Warm-up, then cosine decay by whichever is furthest along: the steps or a clock of its budget.
 
-    A run limited by ``--max-minutes`` thus ends at a low learning rate even when it stops
-    long before its last epoch (the clock restarts when a run is resumed).
+    ``budgets`` pairs a clock (``time.perf_counter`` for wall time, ``time.process_time`` for
+    this process's CPU time) with its seconds. A run limited by ``--max-minutes`` or
+    ``--max-cpu-minutes`` thus ends at a low learning rate even when it stops long before its
+    last epoch (the clocks restart when a run is resumed).
 
     Example:
-        >>> scheduler = clock_cosine(optimizer, total_steps=10_000, warmup_steps=100, seconds=900)  # doctest: +SKIP
+        >>> scheduler = clock_cosine(optimizer, 10_000, 100, [(time.perf_counter, 900.0)])  # doctest: +SKIP
     """
-    start = time.perf_counter()
+    starts = [(clock, clock(), seconds) for clock, seconds in budgets]
 
     def factor(step: int) -> float:
         if step < warmup_steps:
             return (step + 1) / (warmup_steps + 1)
-        progress = max((step - warmup_steps) / max(1, total_steps - warmup_steps),
-                       (time.perf_counter() - start) / seconds)
+        progress = max([(step - warmup_steps) / max(1, total_steps - warmup_steps)]
+                       + [(clock() - start) / seconds for clock, start, seconds in starts])
         return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
     return LambdaLR(optimizer, factor)
@@ -60,6 +63,17 @@ class DetectModule(pl.LightningModule):
         self.model, self.config, self.num_classes = model, config, num_classes
         set_thresholds(model, VAL_SCORE_THRESHOLD, VAL_NMS_THRESHOLD)
         self._metric: Any = None
+        self.cpu_limit_reached = False
+        self._cpu_start = 0.0
+
+    def on_fit_start(self) -> None:
+        self._cpu_start = time.process_time()
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        limit = self.config.max_cpu_minutes
+        if limit is not None and time.process_time() - self._cpu_start >= limit * 60:
+            self.cpu_limit_reached = True
+            self.trainer.should_stop = True
 
     def training_step(self, batch: tuple[list, list], batch_idx: int) -> torch.Tensor:
         images, targets = batch
@@ -92,8 +106,9 @@ class DetectModule(pl.LightningModule):
         optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": self.config.weight_decay},
                                        {"params": no_decay, "weight_decay": 0.0}], lr=self.config.lr)
         total = int(self.trainer.estimated_stepping_batches)
-        if self.config.max_minutes is None:
-            scheduler = warmup_cosine(optimizer, total, self.config.warmup_steps)
-        else:
-            scheduler = clock_cosine(optimizer, total, self.config.warmup_steps, self.config.max_minutes * 60)
+        budgets = [(clock, minutes * 60) for clock, minutes in ((time.perf_counter, self.config.max_minutes),
+                                                                  (time.process_time, self.config.max_cpu_minutes))
+                   if minutes is not None]
+        scheduler = clock_cosine(optimizer, total, self.config.warmup_steps, budgets) if budgets else \
+            warmup_cosine(optimizer, total, self.config.warmup_steps)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

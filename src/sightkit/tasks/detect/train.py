@@ -112,7 +112,7 @@ def train(data: Path, config: DetectConfig, run_dir: Path | None = None, *, weig
     val_loader = DataLoader(DetectionDataset(val_samples, config.image_size), batch_size=config.batch_size,
                             collate_fn=collate) if val_samples else None
     monitor, mode = ("val_map_50", "max") if val_loader is not None else ("train_loss", "min")
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     with nullcontext(run_dir) if resume else removed_on_failure(run_dir), quiet_training():
         atomic_write_text(run_dir / CONFIG_FILE, json.dumps(
             {"data": str(data), "weights": str(weights) if weights else None, "config": config.model_dump(),
@@ -123,8 +123,10 @@ def train(data: Path, config: DetectConfig, run_dir: Path | None = None, *, weig
         ckpt = run_dir / "checkpoints" / "last.ckpt"
         trainer.fit(module, train_loader, val_loader, ckpt_path=str(ckpt) if resume and ckpt.is_file() else None)
         summary = _best(trainer, module, monitor)
-        summary.update(epochs_run=trainer.current_epoch, steps_run=trainer.global_step, stop_reason=stop_reason(trainer),
-                       minutes=round((time.perf_counter() - start) / 60, 2))
+        reason = "max_cpu_minutes" if module.cpu_limit_reached else stop_reason(trainer)
+        summary.update(epochs_run=trainer.current_epoch, steps_run=trainer.global_step, stop_reason=reason,
+                       minutes=round((time.perf_counter() - start) / 60, 2),
+                       cpu_minutes=round((time.process_time() - cpu_start) / 60, 2))
         meta = _meta(module.model, config, dataset, len(train_samples), len(val_samples), summary, command, weights)
         bundle = save_bundle(run_dir / "model", module.model.state_dict(), meta)
     status(f"saved {bundle}")
