@@ -9,7 +9,8 @@ cifar10: the same on ``../shared/data/cifar10_subset`` (``--per-class`` images p
 
 Usage:
     python benchmarks/data_label_issues.py                          # digits
-    python benchmarks/data_label_issues.py --dataset cifar10 --per-class 200 --epochs 20
+    python benchmarks/data_label_issues.py --dataset cifar10 --per-class 200 --epochs 15
+    python benchmarks/data_label_issues.py --dataset cifar10 --model skcnn_small --per-class 500 --folds 3 --epochs 20
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def main() -> None:
     hits = len(found & flipped)
     precision = hits / len(found) if found else 0.0
     recall = hits / len(flipped) if flipped else 0.0
-    name = "data_label_issues" if args.dataset == "digits" else "data_label_issues_cifar10"
+    name = "data_label_issues" if args.dataset == "digits" else f"data_label_issues_cifar10_{args.model}"
     write_result(name, {
         "dataset": args.dataset, "images": result["n"], "flipped": len(flipped), "flagged": len(found),
         "true_positives": hits, "precision": round(precision, 4), "recall": round(recall, 4),
