@@ -85,3 +85,13 @@ def test_cli_bad_data_is_one_error_line_exit_2(tmp_path, dataset_writer, cli, cl
     assert code == 2 and out == ""
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0]
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--epochs", "0"), "error: --epochs: Input should be greater than or equal to 1"),
+    (("--model", "skcnn_tiniest"), "error: --model 'skcnn_tiniest' is not a known model"),
+])
+def test_cli_bad_options_fail_before_training(tmp_path, dataset_writer, cli, args, message):
+    root = dataset_writer(tmp_path / "data", per_class=6, classes=("dark", "bright"))
+    code, out, err = cli("data", "label-issues", root, *args)
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and err.startswith(message)

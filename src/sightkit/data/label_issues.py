@@ -51,6 +51,11 @@ def find_label_issues(data: str | Path, *, model: str = DEFAULT_MODEL, folds: in
     from cleanlab.filter import find_label_issues as cleanlab_issues
     from cleanlab.rank import get_label_quality_scores
 
+    from sightkit.tasks.classify.config import make_config
+    from sightkit.tasks.classify.model import check_model_options
+
+    config = make_config(model=model, epochs=epochs, seed=seed, **train_options)  # options checked before any work
+    check_model_options(config.model, config.pretrained, config.weights)
     splits = discover(data, val_fraction=0.0, test_fraction=0.0, seed=seed)
     for _, reason in splits.skipped:
         status(f"skipped {reason}")
