@@ -38,8 +38,11 @@ _CONFIG_OPTIONS = ("epochs", "batch_size", "img_size", "optimizer", "lr", "weigh
 @app.command()
 def train(
     ctx: typer.Context,
-    data: Path = typer.Argument(..., metavar="DATA",
-                                help="Folder with one subfolder per class (or train/ val/ test/), or a CSV manifest."),
+    data: Optional[Path] = typer.Argument(None, metavar="DATA",
+                                          help="Folder with one subfolder per class (or train/ val/ test/), a CSV "
+                                               "manifest, or a folder of shards from 'sightkit data shard'."),
+    shards: Optional[str] = typer.Option(None, metavar="URL", help="Train from shards at this fsspec URL (s3://, "
+                                                                   "gs://, https://) instead of DATA."),
     model: str = typer.Option("skcnn_small", help="skcnn_tiny, skcnn_small, skcnn_base or any timm name "
                                                   "(see 'sightkit classify models')."),
     epochs: int = typer.Option(30, help="Epochs to train; with --resume, the new total."),
@@ -85,6 +88,7 @@ def train(
 ) -> None:
     """Train a classifier; writes checkpoints, logs, the model bundle and a report."""
     from sightkit.engine.distributed import is_launch_rank_zero
+    from sightkit.errors import ConfigError
     from sightkit.tasks.classify.api import Classifier
 
     def given(name: str) -> bool:
@@ -96,7 +100,9 @@ def train(
         options["weights"] = str(weights)
     if generator is not None:
         options["generator"] = str(generator)
-    clf = Classifier.train(data, model if given("model") else None, out=out, resume=resume,
+    if (data is None) == (shards is None):
+        raise ConfigError("give DATA (a folder, manifest or shard folder) or --shards URL, not both")
+    clf = Classifier.train(shards or data, model if given("model") else None, out=out, resume=resume,
                            progress=progress and not json_out, status=status, **options)
     if not is_launch_rank_zero():  # another process of a DDP run: rank 0 prints the result
         return

@@ -77,6 +77,35 @@ def label_issues(
     _print_issues(result)
 
 
+@app.command()
+def shard(
+    data: Path = typer.Argument(..., metavar="DATA", help=_DATA_HELP.replace(", a folder of unlabelled images", "")),
+    out: Path = typer.Argument(..., metavar="OUT", help="New folder for the .tar shards, manifest.json and "
+                                                        "classes.json."),
+    shard_size: int = typer.Option(1000, min=1, help="Images per shard."),
+    val_fraction: float = typer.Option(0.2, help="Validation share when DATA has no val/ (as 'classify train')."),
+    test_fraction: float = typer.Option(0.0, help="Test share when DATA has no test/."),
+    seed: int = typer.Option(0, help="Seed of the splits and of the order of the training images."),
+    json_out: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
+) -> None:
+    """Write WebDataset tar shards that 'classify train OUT' (or --shards URL, after copying OUT to object storage) reads."""
+    from sightkit.data.inventory import list_dataset
+    from sightkit.data.shards import write_shards
+
+    total = len(list_dataset(data).entries)
+    with progress_bar("sharding", total, enabled=not json_out and err_console.is_terminal) as advance:
+        manifest = write_shards(data, out, shard_size, val_fraction=val_fraction, test_fraction=test_fraction,
+                                seed=seed, progress=advance)
+    for item in manifest["skipped"]:
+        status(f"skipped {item['reason']}")  # the reason names the file
+    if json_out:
+        print_json(manifest)
+        return
+    for split, info in manifest["splits"].items():
+        typer.echo(f"{split}: {info['images']} images in {len(info['shards'])} shards")
+    typer.echo(f"shards: {out} ({len(manifest['classes'])} classes; manifest.json, classes.json)")
+
+
 def _print_issues(result: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table

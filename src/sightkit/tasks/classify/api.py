@@ -61,7 +61,8 @@ class Classifier:
         else:
             config = make_config(**overrides)
         kwargs = {"status": status} if status is not None else {}
-        result = train(Path(data), config, run_dir, resume=resume, progress=progress, **kwargs)
+        source = data if "://" in str(data) else Path(data)  # a URL of shards stays a string
+        result = train(source, config, run_dir, resume=resume, progress=progress, **kwargs)
         return cls(Predictor.from_bundle(result.bundle_path), result.bundle_path, result.report)
 
     @classmethod

@@ -32,6 +32,8 @@ from sightkit.core.folders import removed_on_failure
 from sightkit.core.images import peek
 from sightkit.data.dataset import ImageDataset
 from sightkit.data.discover import DatasetSplits, discover
+from sightkit.data.shard_dataset import DecodeBytes, EpochLoader, ShardDataset, held_out_splits
+from sightkit.data.shards import ShardManifest, is_shard_source, read_manifest
 from sightkit.data.transforms import build_eval_transform, build_train_transform
 from sightkit.engine.distributed import (check_distributed_options, global_batch_share, is_launch_rank_zero,
                                          on_rank_zero)
@@ -73,9 +75,12 @@ def load_run_config(run_dir: Path, overrides: dict[str, Any]) -> TrainConfig:
     return make_config(**{**saved, **overrides})
 
 
-def train(data: Path, config: TrainConfig, run_dir: Path | None = None, *, resume: bool = False,
+def train(data: Path | str, config: TrainConfig, run_dir: Path | None = None, *, resume: bool = False,
           progress: bool = True, status: Callable[[str], None] = log.info) -> TrainResult:
     """Train, calibrate, save the bundle and evaluate on the held-out split.
+
+    ``data`` is a dataset folder or CSV manifest, or shards of ``sightkit data shard``: their
+    folder, or its URL (a ``str``: ``s3://``, ``gs://``, ``https://`` through fsspec).
 
     Options are checked before ``data`` is read. A run that fails leaves no run folder behind
     (a ``resume``d one is kept, and so is an interrupted one, to be resumed).
@@ -89,22 +94,39 @@ def train(data: Path, config: TrainConfig, run_dir: Path | None = None, *, resum
                               run_dir_given=run_dir is not None)
     if not is_launch_rank_zero():  # the other processes of a DDP run: rank 0 speaks for all
         status = _silent
-    run_dir = run_dir or default_run_dir(data, config.model)
-    splits = discover(data, config.val_fraction, config.test_fraction, config.seed)
-    status(f"data: {splits.summary()} ({'grayscale' if splits.grayscale else 'colour'})")
-    for path, reason in splits.skipped:
+    run_dir = run_dir or default_run_dir(Path(str(data)), config.model)
+    shards = _shard_manifest(data, config)
+    splits = discover(data, config.val_fraction, config.test_fraction, config.seed) if shards is None else None
+    found = shards or splits
+    status(f"data: {found.summary()} ({'grayscale' if found.grayscale else 'colour'})")
+    for path, reason in splits.skipped if splits is not None else []:
         status(f"skipped {reason}")  # the reason names the file
     with nullcontext(run_dir) if resume else removed_on_failure(run_dir), quiet_training():
+        if shards is not None:  # the training split streams from the shards; val/test are read as files
+            splits = held_out_splits(shards, run_dir / "heldout")
         if config.synthetic:
             from sightkit.tasks.generate.synthetic import add_synthetic
 
             splits = add_synthetic(splits, config.generator, config.synthetic, run_dir / "synthetic", config.seed,
                                    status)
-        return _train(data, splits, config, run_dir, resume=resume, progress=progress, status=status)
+        return _train(data, splits, config, run_dir, resume=resume, progress=progress, status=status, shards=shards)
 
 
-def _train(data: Path, splits: DatasetSplits, config: TrainConfig, run_dir: Path, *, resume: bool, progress: bool,
-           status: Callable[[str], None]) -> TrainResult:
+def _shard_manifest(data: Path | str, config: TrainConfig) -> ShardManifest | None:
+    """The manifest when ``data`` is a shard folder or URL (``sightkit data shard``), else None."""
+    if not is_shard_source(data):
+        return None
+    if config.synthetic:
+        raise ConfigError("--synthetic adds files to a folder dataset; it cannot be used with shards")
+    manifest = read_manifest(data)
+    if not manifest.images("val"):
+        raise DataError(f"{data}: the shards have no val split (needed to pick the best epoch and calibrate); "
+                        "write them with 'sightkit data shard --val-fraction 0.2'")
+    return manifest
+
+
+def _train(data: Path | str, splits: DatasetSplits, config: TrainConfig, run_dir: Path, *, resume: bool,
+           progress: bool, status: Callable[[str], None], shards: ShardManifest | None = None) -> TrainResult:
     import lightning.pytorch as pl
 
     from sightkit.engine.trainer import build_trainer
@@ -113,14 +135,15 @@ def _train(data: Path, splits: DatasetSplits, config: TrainConfig, run_dir: Path
     started, clock = datetime.now(timezone.utc), time.perf_counter()
     channels = 1 if splits.grayscale else 3
     mode = "L" if channels == 1 else "RGB"
-    size = config.img_size or _default_img_size(splits, config.model)
+    size = config.img_size or _default_img_size(splits, config.model, shards.median_side if shards else None)
     mean, std = default_normalization(config.model, channels)
     pl.seed_everything(config.seed, verbose=False)
     model = create_model(config.model, len(splits.classes), channels, pretrained=config.pretrained,
                          weights=config.weights)
 
-    train_ds = ImageDataset(splits.train, mode, size,
-                            build_train_transform(config.augment, mean, std, size=size, hflip=config.hflip))
+    train_tf = build_train_transform(config.augment, mean, std, size=size, hflip=config.hflip)
+    train_ds = (ShardDataset(shards, "train", DecodeBytes(mode, size, train_tf), seed=config.seed) if shards
+                else ImageDataset(splits.train, mode, size, train_tf))
     val_ds = ImageDataset(splits.val or splits.train, mode, size, build_eval_transform(mean, std))
     for path, reason in train_ds.skipped + val_ds.skipped:
         status(f"skipped {reason}")  # the reason names the file
@@ -146,7 +169,7 @@ def _train(data: Path, splits: DatasetSplits, config: TrainConfig, run_dir: Path
                                                  status, started, clock))
 
 
-def _finish(trainer: Any, module: Any, data: Path, splits: DatasetSplits, config: TrainConfig, run_dir: Path,
+def _finish(trainer: Any, module: Any, data: Path | str, splits: DatasetSplits, config: TrainConfig, run_dir: Path,
             val_loader: DataLoader, size: int, status: Callable[[str], None], started: datetime,
             clock: float) -> TrainResult:
     """After ``fit`` (on rank 0 alone): best weights, calibration, held-out report and the bundle."""
@@ -171,7 +194,7 @@ def _finish(trainer: Any, module: Any, data: Path, splits: DatasetSplits, config
         "classes": splits.classes,
         "preprocessing": {"size": size, "mode": mode, "channels": channels, "mean": mean, "std": std,
                           "resize": "shorter side to size (bilinear, antialiased), centre crop"},
-        "training": {"config": config.model_dump(), "data": str(data.resolve()), "epochs_run": trainer.current_epoch,
+        "training": {"config": config.model_dump(), "data": _data_name(data), "epochs_run": trainer.current_epoch,
                      "stopped": stopped, "splits": splits.summary(), "best_val_acc": _best_score(trainer),
                      "started": started.isoformat(timespec="seconds"),
                      "duration_s": round(time.perf_counter() - clock, 1),
@@ -183,7 +206,7 @@ def _finish(trainer: Any, module: Any, data: Path, splits: DatasetSplits, config
 
     split_name = "test" if splits.test else "val"
     held_out = EvalData([(s.path, splits.classes[s.label]) for s in getattr(splits, split_name)], split_name,
-                        str(data.resolve()))
+                        _data_name(data))
     report = evaluate(predictor, held_out, run_dir / "report")
     meta["metrics"] = {"split": split_name, "n": report["n"],
                        **{k: report[k] for k in ("accuracy", "macro_f1", "ece") if k in report}}
@@ -219,20 +242,31 @@ def _say_why_it_stopped(stopped: str, epochs_run: int, config: TrainConfig, stat
                f"{config.epochs} epochs")
 
 
-def _loaders(train_ds: ImageDataset, val_ds: ImageDataset, config: TrainConfig,
+def _loaders(train_ds: ImageDataset | ShardDataset, val_ds: ImageDataset, config: TrainConfig,
              world_size: int = 1) -> tuple[DataLoader, DataLoader]:
     """Loaders of one process: ``--batch-size`` is the global batch, shared by the ``world_size`` processes.
 
-    Under DDP, Lightning gives each process its own part of the data (a ``DistributedSampler``).
+    Under DDP, Lightning gives each process its own part of a folder dataset (a ``DistributedSampler``);
+    a :class:`ShardDataset` splits its shards' stream over the processes itself.
     """
     workers = config.workers
     if workers is None:
-        workers = 0 if train_ds.cached is not None else min(4, os.cpu_count() or 1)
+        workers = 0 if getattr(train_ds, "cached", None) is not None else min(4, os.cpu_count() or 1)
     common = {"num_workers": workers, "persistent_workers": workers > 0, "pin_memory": torch.cuda.is_available()}
     batch_size = global_batch_share(config.batch_size, world_size)
+    val_loader = DataLoader(val_ds, batch_size=max(batch_size, 128), **common)
+    if isinstance(train_ds, ShardDataset):
+        train_ds.batch_size = batch_size
+        # not persistent: each epoch's workers get the dataset with that epoch's shard order
+        return EpochLoader(train_ds, batch_size=batch_size, num_workers=workers, pin_memory=common["pin_memory"]), \
+            val_loader
     drop_last = len(train_ds) > config.batch_size
-    return (DataLoader(train_ds, batch_size=batch_size, shuffle=True, drop_last=drop_last, **common),
-            DataLoader(val_ds, batch_size=max(batch_size, 128), **common))
+    return DataLoader(train_ds, batch_size=batch_size, shuffle=True, drop_last=drop_last, **common), val_loader
+
+
+def _data_name(data: Path | str) -> str:
+    """The training data as recorded: an absolute path, or the URL of shards."""
+    return str(Path(data).resolve()) if isinstance(data, Path) else data
 
 
 def _silent(message: str) -> None:
@@ -245,10 +279,11 @@ def _logits_and_labels(model: torch.nn.Module, loader: DataLoader) -> tuple[torc
     return torch.cat(logits), torch.cat(labels)
 
 
-def _default_img_size(splits: DatasetSplits, model: str) -> int:
-    """Median shorter side of (up to 200) training images, clamped to what the model suits."""
-    sides = [min(peek(s.path)[:2]) for s in splits.train[:: max(1, len(splits.train) // 200)]]
-    median = int(statistics.median(sides))
+def _default_img_size(splits: DatasetSplits, model: str, median: int | None = None) -> int:
+    """Median shorter side of (up to 200) training images (or ``median``), clamped to what the model suits."""
+    if median is None:
+        sample = splits.train[:: max(1, len(splits.train) // 200)]
+        median = int(statistics.median([min(peek(s.path)[:2]) for s in sample]))
     if is_builtin(model):
         return max(8, min(64, median))
     return max(32, min(native_input_size(model) or 224, median))
