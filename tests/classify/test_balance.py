@@ -44,5 +44,6 @@ def test_training_with_balance_records_it_and_learns(tmp_path, dataset_writer):
     finally:
         torch.set_num_threads(previous)
     assert clf.meta["training"]["config"]["balance"] is True
+    assert "best_val_balanced_acc" in clf.meta["training"]  # the best epoch is chosen by mean recall
     assert any(n.startswith("class-balanced loss weights: bright") for n in notes)
     assert clf.report["balanced_accuracy"] >= 0.5 and "per_class" in clf.report

@@ -6,6 +6,7 @@ import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchmetrics.classification import MulticlassAccuracy
 from torchvision.transforms import v2
 
 from sightkit.engine.schedule import warmup_cosine
@@ -25,6 +26,7 @@ class ClassificationModule(pl.LightningModule):
         self.model, self.num_classes, self.config = model, num_classes, config
         # per-class loss weights (``--balance``); not saved: the run's data gives them again on resume
         self.register_buffer("class_weights", class_weights, persistent=False)
+        self.val_balanced_acc = MulticlassAccuracy(num_classes=num_classes, average="macro")  # mean recall
         self.batch_mix = _batch_mix(config, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -52,6 +54,8 @@ class ClassificationModule(pl.LightningModule):
         logits = self.model(images)
         self.log("val_loss", F.cross_entropy(logits, labels), on_epoch=True, sync_dist=True)
         self.log("val_acc", (logits.argmax(1) == labels).float().mean(), prog_bar=True, on_epoch=True, sync_dist=True)
+        self.val_balanced_acc.update(logits, labels)
+        self.log("val_balanced_acc", self.val_balanced_acc, on_epoch=True)
 
     def configure_optimizers(self) -> dict:
         cfg = self.config

@@ -159,7 +159,7 @@ def _train(data: Path | str, splits: DatasetSplits, config: TrainConfig, run_dir
             {name: [str(s.path) for s in getattr(splits, name)] for name in ("train", "val", "test")}))
 
     module = ClassificationModule(model, len(splits.classes), config, class_weights(train_ds, splits, config, status))
-    trainer = build_trainer(run_dir, max_epochs=config.epochs, monitor="val_acc", device=config.device,
+    trainer = build_trainer(run_dir, max_epochs=config.epochs, monitor=monitored_metric(config), device=config.device,
                             patience=config.patience, max_minutes=config.max_minutes, progress=progress,
                             resuming=resume, devices=config.devices, num_nodes=config.num_nodes,
                             strategy=config.strategy)
@@ -195,7 +195,8 @@ def _finish(trainer: Any, module: Any, data: Path | str, splits: DatasetSplits, 
         "preprocessing": {"size": size, "mode": mode, "channels": channels, "mean": mean, "std": std,
                           "resize": "shorter side to size (bilinear, antialiased), centre crop"},
         "training": {"config": config.model_dump(), "data": _data_name(data), "epochs_run": trainer.current_epoch,
-                     "stopped": stopped, "splits": splits.summary(), "best_val_acc": _best_score(trainer),
+                     "stopped": stopped, "splits": splits.summary(),
+                     f"best_{monitored_metric(config)}": _best_score(trainer),
                      "started": started.isoformat(timespec="seconds"),
                      "duration_s": round(time.perf_counter() - clock, 1),
                      "history": read_history(run_dir / "logs")},
@@ -213,6 +214,17 @@ def _finish(trainer: Any, module: Any, data: Path | str, splits: DatasetSplits, 
     bundle_path = save_bundle(run_dir / "model", module.model.state_dict(), meta,
                               extras={RECORD_FILE: record_dataset(splits)})
     return TrainResult(run_dir, bundle_path, meta, report)
+
+
+def monitored_metric(config: TrainConfig) -> str:
+    """What picks the best epoch and early stopping: balanced validation accuracy (mean recall) with
+    ``--balance``, whose loss aims at it; plain validation accuracy otherwise.
+
+    Example:
+        >>> monitored_metric(make_config(balance=True))
+        'val_balanced_acc'
+    """
+    return "val_balanced_acc" if config.balance else "val_acc"
 
 
 def class_weights(train_ds: ImageDataset, splits: DatasetSplits, config: TrainConfig,
@@ -238,8 +250,8 @@ def _say_why_it_stopped(stopped: str, epochs_run: int, config: TrainConfig, stat
         status(f"training stopped by --max-minutes {config.max_minutes:g} after {epochs_run} of {config.epochs} "
                "epochs; the best checkpoint so far is kept")
     elif stopped == "early_stopping":
-        status(f"early stopping: no val_acc gain for {config.patience} epochs; stopped after {epochs_run} of "
-               f"{config.epochs} epochs")
+        status(f"early stopping: no {monitored_metric(config)} gain for {config.patience} epochs; stopped after "
+               f"{epochs_run} of {config.epochs} epochs")
 
 
 def _loaders(train_ds: ImageDataset | ShardDataset, val_ds: ImageDataset, config: TrainConfig,
