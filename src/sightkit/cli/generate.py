@@ -17,7 +17,7 @@ app = typer.Typer(help="Train GANs that synthesise images (per class or not), sa
 # The options of `train` that are TrainConfig fields; their defaults below are TrainConfig's
 # (literals, so that `sightkit --help` does not import pydantic; a test compares them).
 _CONFIG_OPTIONS = ("conditional", "size", "z_dim", "width", "disc_width", "batch_size", "epochs", "lr_g", "lr_d",
-                   "ema_decay", "mode_seeking", "collapse_ratio", "max_minutes", "seed", "device")
+                   "ema_decay", "mode_seeking", "diffaugment", "collapse_ratio", "max_minutes", "seed", "device")
 _DATA_HELP = "Folder of class subfolders (or of images, for --unconditional), or 'digits' (scikit-learn digits)."
 
 
@@ -39,6 +39,9 @@ def train(
                                                 "weights); 0 saves the raw generator."),
     mode_seeking: float = typer.Option(0.0, help="Weight of the mode-seeking loss (more varied samples within a "
                                                  "class); 0 turns it off."),
+    diffaugment: str = typer.Option("none", help="DiffAugment policy for the discriminator's inputs, real and "
+                                                 "fake alike: comma-separated translation, cutout, color; "
+                                                 "none turns it off."),
     collapse_ratio: float = typer.Option(0.5, help="Warn when samples are less diverse than this share of the "
                                                    "real images."),
     out: Optional[Path] = typer.Option(None, help="Run folder. \\[default: runs/generate-ARCH-SIZEpx-DATA-DATE]"),

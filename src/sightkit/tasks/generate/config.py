@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sightkit.errors import ConfigError
+from sightkit.tasks.generate.diffaugment import parse_policy
 
 
 class TrainConfig(BaseModel):
@@ -40,11 +41,20 @@ class TrainConfig(BaseModel):
                                                             "saved weights); 0 saves the raw generator")
     mode_seeking: float = Field(0.0, ge=0, description="weight of MSGAN's mode-seeking loss (within-class "
                                                        "diversity); 0 turns it off")
+    diffaugment: str = Field("none", description="DiffAugment policy: comma-separated translation, cutout, "
+                                                 "color, applied to real and fake images before the "
+                                                 "discriminator; none turns it off")
     collapse_ratio: float = Field(0.5, ge=0, le=1, description="warn when samples are less diverse than this "
                                                               "share of the real images' diversity")
     max_minutes: float | None = Field(None, gt=0, description="stop training after this many minutes")
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    @field_validator("diffaugment")
+    @classmethod
+    def _policy(cls, value: str) -> str:
+        """The policy in canonical form (``translation,cutout``), or ``none``."""
+        return ",".join(parse_policy(value)) or "none"
 
     @property
     def arch(self) -> str:
@@ -66,4 +76,5 @@ def make_config(**options: Any) -> TrainConfig:
         first = exc.errors()[0]
         option = "--" + str(first["loc"][0]).replace("_", "-") if first["loc"] else "options"
         got = f" (got {first['input']!r})" if first["type"] != "extra_forbidden" else ""
-        raise ConfigError(f"{option}: {first['msg']}{got}") from None
+        message = first["msg"].removeprefix("Value error, ")  # pydantic's prefix for a validator's ValueError
+        raise ConfigError(f"{option}: {message}{got}") from None

@@ -18,6 +18,7 @@ from torch import nn
 
 from sightkit.engine.gan import GanModule
 from sightkit.tasks.generate.config import TrainConfig
+from sightkit.tasks.generate.diffaugment import diff_augment, parse_policy
 from sightkit.tasks.generate.metrics import diversity_ratio
 
 GRID_COLUMNS = 8
@@ -38,6 +39,7 @@ class SynthesisModule(GanModule):
                          ema_decay=config.ema_decay, adversarial_loss="hinge", betas=(config.beta1, config.beta2))
         self.config = config
         self.conditional = bool(generator.num_classes)
+        self.augmentations = parse_policy(config.diffaugment)
         images, labels = real_batch
         self.register_buffer("real_images", images[:_DIVERSITY_SAMPLES].clone(), persistent=False)
         self.register_buffer("real_labels", labels[:_DIVERSITY_SAMPLES].clone(), persistent=False)
@@ -57,7 +59,9 @@ class SynthesisModule(GanModule):
         return self.generator(z, labels)
 
     def discriminate(self, images: torch.Tensor, inputs: tuple[torch.Tensor, torch.Tensor | None]) -> torch.Tensor:
-        return self.discriminator(images, inputs[1])
+        """Logits of the (DiffAugmented, when ``config.diffaugment`` says so) images; real and fake
+        pass here alike, in the discriminator's steps and the generator's."""
+        return self.discriminator(diff_augment(images, self.augmentations), inputs[1])
 
     def content_losses(self, fake: torch.Tensor, real: torch.Tensor, inputs: tuple) -> dict[str, torch.Tensor]:
         if not self.config.mode_seeking:
