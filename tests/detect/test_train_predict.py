@@ -92,6 +92,7 @@ def test_cli_evaluate_json(cli, trained: Path, shapes: Path, tmp_path: Path) -> 
     ("model", "--model 'nosuchnet': choose one of"),
     ("score", "--score 1.5: give a score threshold between 0 and 1"),
     ("noimages", "no image files in this folder"),
+    ("mismatch", "no box of the model's classes (circle, square, triangle)"),
 ])
 def test_cli_bad_input_is_one_error_line_exit_2(cli, trained: Path, shapes: Path, tmp_path: Path, case: str,
                                                 expected: str) -> None:
@@ -100,11 +101,17 @@ def test_cli_bad_input_is_one_error_line_exit_2(cli, trained: Path, shapes: Path
     (tmp_path / "empty").mkdir()
     (tmp_path / "bare").mkdir()
     Image.new("RGB", (8, 8)).save(tmp_path / "bare" / "a.png")
+    (tmp_path / "cars").mkdir()
+    Image.new("RGB", (32, 32)).save(tmp_path / "cars" / "a.png")
+    (tmp_path / "cars" / "a.xml").write_text("<annotation><filename>a.png</filename><object><name>car</name>"
+                                              "<bndbox><xmin>2</xmin><ymin>2</ymin><xmax>20</xmax><ymax>20</ymax>"
+                                              "</bndbox></object></annotation>")
     args = {"empty": ("detect", "train", tmp_path / "empty", "--out", tmp_path / "r1"),
             "bare": ("detect", "train", tmp_path / "bare", "--out", tmp_path / "r2"),
             "model": ("detect", "train", shapes, "--model", "nosuchnet", "--out", tmp_path / "r3"),
             "score": ("detect", "predict", trained, shapes / "images", "--score", "1.5", "--out", tmp_path / "p"),
-            "noimages": ("detect", "predict", trained, tmp_path / "empty")}[case]
+            "noimages": ("detect", "predict", trained, tmp_path / "empty"),
+            "mismatch": ("detect", "evaluate", trained, tmp_path / "cars", "--out", tmp_path / "e")}[case]
     code, out, err = cli(*args)
     assert code == 2 and out == ""
     lines = err.strip().splitlines()

@@ -48,8 +48,8 @@ def train(
     out: Optional[Path] = typer.Option(None, help="Run folder. \\[default: runs/detect-DATA-MODEL-DATE]"),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
     max_minutes: Optional[float] = typer.Option(None, help="Stop after this many minutes. \\[default: no limit]"),
-    max_cpu_minutes: Optional[float] = typer.Option(None, help="Stop after this much CPU time of this process, "
-                                                               "a fair limit on a shared machine. \\[default: no limit]"),
+    max_cpu_minutes: Optional[float] = typer.Option(None, help="Stop after this much CPU time of this process, a "
+                                                               "fair limit on a shared machine. \\[default: none]"),
     seed: int = typer.Option(0, help="Random seed."),
     device: str = typer.Option("auto", help="Device: auto, cpu or cuda."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
@@ -96,13 +96,15 @@ def evaluate(
     from sightkit.tasks.detect.dataset import load_detection_data
     from sightkit.tasks.detect.train import report_data
 
+    from sightkit.tasks.detect.evaluate import check_classes
+    from sightkit.tasks.detect.evaluate import evaluate as run_evaluation
+
     detector = Detector.load(bundle)
     dataset = load_detection_data(data, classes=detector.classes, strict=strict)
+    check_classes(dataset, detector.predictor)
     report_data(dataset, status)
     out = out or Path("runs") / f"detect-eval-{bundle.stem}-{data.stem}"
     with progress_bar("evaluating", len(dataset.samples), enabled=not json_out) as advance:
-        from sightkit.tasks.detect.evaluate import evaluate as run_evaluation
-
         report = run_evaluation(detector.predictor, dataset, out, progress=advance)
     for skipped in report["skipped"]:
         status(f"skipped {skipped['reason']}")

@@ -75,9 +75,11 @@ class DetectionData:
                 f"{boxes} boxes, {len(self.classes)} classes")
 
 
-def load_detection_data(data: str | Path, *, format: str = "auto", classes: list[str] | None = None,
+def load_detection_data(data: str | Path, *, kind: str = "auto", classes: list[str] | None = None,
                         strict: bool = False) -> DetectionData:
     """Read and check a dataset; ``classes`` fixes the class list (a bundle's), else the data's own is used.
+
+    ``kind``: ``voc``, ``coco``, ``yolo``, or ``auto`` to recognise it from the files.
 
     Raises :class:`DataError` when nothing usable is found, or on any listed problem with ``strict``.
 
@@ -86,7 +88,7 @@ def load_detection_data(data: str | Path, *, format: str = "auto", classes: list
         ['circle', 'square', 'triangle']
     """
     root = Path(data)
-    kind = detect_format(root) if format == "auto" else format
+    kind = detect_format(root) if kind == "auto" else kind
     parsed = read_annotations(root, kind)
     names = list(classes) if classes is not None else (sorted(parsed.classes) if kind == "voc" else parsed.classes)
     if not names:

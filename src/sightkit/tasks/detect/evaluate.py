@@ -39,7 +39,7 @@ def evaluate(predictor: DetectPredictor, data: str | Path | DetectionData, out_d
     """mAP@[.5:.95], mAP@.5, mAP@.75, AR@100, per-class AP and AP@.5; ``report.html`` when ``out_dir`` is given."""
     dataset = data if isinstance(data, DetectionData) else load_detection_data(
         data, classes=predictor.classes, strict=strict)
-    _check_classes(dataset, predictor)
+    check_classes(dataset, predictor)
     metric = detection_metric(extended=True)
     examples: list[tuple[Sample, list[Box]]] = []
     skipped: list[dict[str, str]] = []
@@ -84,12 +84,11 @@ def evaluate(predictor: DetectPredictor, data: str | Path | DetectionData, out_d
     return report
 
 
-def _check_classes(dataset: DetectionData, predictor: DetectPredictor) -> None:
+def check_classes(dataset: DetectionData, predictor: DetectPredictor) -> None:
+    """Refuse data in which no box is of the model's classes (:class:`DataError`)."""
     if dataset.samples and not any((~s.ignore).any() for s in dataset.samples):
-        names = sorted({p.split("class '")[1].split("'")[0] for p in dataset.problems if "class '" in p})
-        hint = f" (the data's classes {', '.join(names[:8])} are not the model's " \
-               f"{', '.join(predictor.classes[:8])})" if names else ""
-        raise DataError(f"DATA {dataset.root}: no box of the model's classes to evaluate against{hint}")
+        raise DataError(f"DATA {dataset.root}: no box of the model's classes ({', '.join(predictor.classes[:10])}) "
+                        "to evaluate against; is this the kind of data the model was trained for?")
 
 
 def _as_output(boxes: list[Box], classes: list[str]) -> dict[str, torch.Tensor]:

@@ -90,7 +90,7 @@ def read_annotations(data: Path, kind: str) -> Parsed:
     """Read the dataset at ``data`` in format ``kind`` (one of :data:`FORMATS`)."""
     readers = {"voc": _read_voc, "coco": _read_coco, "yolo": _read_yolo}
     if kind not in readers:
-        raise DataError(f"--format {kind!r}: choose one of {', '.join(FORMATS)}")
+        raise DataError(f"annotation format {kind!r}: choose one of {', '.join(FORMATS)}")
     return readers[kind](data)
 
 
@@ -213,9 +213,7 @@ def _read_yolo(data: Path) -> Parsed:
                 continue
             try:
                 index, cx, cy, w, h = int(fields[0]), *(float(v) for v in fields[1:5])
-                if len(fields) < 5:
-                    raise ValueError
-            except ValueError:
+            except ValueError:  # a bad number, or fewer than five fields
                 parsed.problems.append(f"{txt}:{number}: expected 'class cx cy w h'; skipped")
                 continue
             name = classes[index] if 0 <= index < len(classes) else f"class {index}"

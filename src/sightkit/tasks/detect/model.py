@@ -65,7 +65,8 @@ def _retinanet_mobilenet(num_classes: int, image_size: int) -> nn.Module:
     from torchvision.models.detection.anchor_utils import AnchorGenerator
 
     backbone = _mobilenet_backbone()
-    sizes = tuple((s, int(s * 2 ** (1 / 3)), int(s * 2 ** (2 / 3))) for s in (32, 64, 128, 256, 512))[:_levels(backbone)]
+    octaves = (32, 64, 128, 256, 512)[:_levels(backbone)]  # three scales per octave, as torchvision's RetinaNet
+    sizes = tuple((s, int(s * 2 ** (1 / 3)), int(s * 2 ** (2 / 3))) for s in octaves)
     anchors = AnchorGenerator(sizes, ((0.5, 1.0, 2.0),) * len(sizes))
     return RetinaNet(backbone, num_classes, min_size=image_size, max_size=image_size, anchor_generator=anchors)
 
