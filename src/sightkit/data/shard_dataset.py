@@ -57,8 +57,13 @@ class ShardDataset(IterableDataset):
         self.labels = torch.repeat_interleave(torch.arange(len(counts)), torch.tensor(counts))  # for class weights
 
     def set_epoch(self, epoch: int) -> None:
-        """Choose the shard order (and shuffle) of ``epoch``; the same epoch gives the same order."""
+        """Choose the shard order (and shuffle) of ``epoch``; the same epoch gives the same order.
+
+        Called in the main process, it also fixes the rank and world size for the loader workers
+        (a worker started with ``spawn`` has no process group of its own).
+        """
         self.epoch = epoch
+        self._rank, self._world = self._rank_now(), self._world_size()
 
     def __len__(self) -> int:
         """Images this process yields per epoch (whole batches of its equal part)."""
