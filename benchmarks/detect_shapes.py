@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs") / "bench-detect-shapes")
     parser.add_argument("--name", default="detect_shapes")
     args = parser.parse_args()
-    from sightkit.tasks.detect.api import Detector
+    from sightkit import Detector  # through sightkit's lazy export: threads set up before torch loads
     from sightkit.tasks.detect.shapes import write_shapes
 
     with tempfile.TemporaryDirectory(prefix="detect-shapes-") as tmp:

@@ -113,7 +113,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs") / "bench-detect-street")
     parser.add_argument("--name", default="detect_street")
     args = parser.parse_args()
-    from sightkit.tasks.detect.api import Detector
+    from sightkit import Detector  # through sightkit's lazy export: threads set up before torch loads
 
     with tempfile.TemporaryDirectory(prefix="detect-street-") as tmp:
         train_data, test_data, n_test = _split(args.data, Path(tmp), seed=0, test_fraction=0.2)

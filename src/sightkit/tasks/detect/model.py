@@ -139,8 +139,8 @@ def load_weights(model: nn.Module, path: str | Path) -> dict[str, int]:
     ``loaded``, ``reinitialised`` (same name, other shape) and ``total``.
 
     Example:
-        >>> load_weights(model, "fcos_coco.pth")  # doctest: +SKIP
-        {'loaded': 282, 'reinitialised': 2, 'total': 284}
+        >>> load_weights(model, "fcos_resnet18_5_classes.pth")  # doctest: +SKIP
+        {'loaded': 156, 'reinitialised': 2, 'total': 158}
     """
     source = _read_state(Path(path))
     target = model.state_dict()
