@@ -56,15 +56,13 @@ def train(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
 ) -> None:
     """Train a detector from scratch (or from --weights) and save its bundle."""
-    from click.core import ParameterSource
-
     from sightkit.engine.quiet import quiet_libraries
 
     quiet_libraries()
     from sightkit.tasks.detect.api import Detector
 
     given = {name: ctx.params[name] for name in _CONFIG_OPTIONS
-             if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT}
+             if ctx.get_parameter_source(name).name != "DEFAULT"}  # by name: Typer vendors its own click
     arguments = sys.argv[sys.argv.index("train") + 1:] if "train" in sys.argv else []
     command = "sightkit detect train " + shlex.join(arguments)
     result = Detector.train(data, out=out, weights=weights, resume=resume, progress=progress, status=status,

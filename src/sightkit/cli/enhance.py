@@ -65,15 +65,13 @@ def train(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
 ) -> None:
     """Train a super-resolution model: L1 stage, then optional adversarial stage; writes bundles."""
-    from click.core import ParameterSource
-
     from sightkit.engine.quiet import quiet_libraries
 
     quiet_libraries()
     from sightkit.tasks.enhance.api import Upscaler
 
     given = {name: ctx.params[name] for name in _CONFIG_OPTIONS
-             if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT}
+             if ctx.get_parameter_source(name).name != "DEFAULT"}  # by name: Typer vendors its own click
     arch_args = {k: v for k, v in dict(features=features, blocks=blocks).items() if v is not None}
     if arch_args:
         given["arch_args"] = arch_args

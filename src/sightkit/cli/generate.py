@@ -54,15 +54,13 @@ def train(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
 ) -> None:
     """Train a GAN; writes sample grids per epoch, checkpoints and the model bundle (EMA generator)."""
-    from click.core import ParameterSource
-
     from sightkit.engine.quiet import quiet_libraries
 
     quiet_libraries()
     from sightkit.tasks.generate.api import Generator
 
     given = {name: ctx.params[name] for name in _CONFIG_OPTIONS
-             if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT}
+             if ctx.get_parameter_source(name).name != "DEFAULT"}  # by name: Typer vendors its own click
     arguments = sys.argv[sys.argv.index("train") + 1:] if "train" in sys.argv else [data]
     gen = Generator.train(data, out=out, resume=resume, progress=progress and not json_out, status=status,
                           command="sightkit generate train " + shlex.join(arguments), **given)

@@ -52,15 +52,13 @@ def train_inpaint(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
 ) -> None:
     """Train an inpainting model: gated-convolution generator, L1 stage, then optional PatchGAN stage."""
-    from click.core import ParameterSource
-
     from sightkit.engine.quiet import quiet_libraries
 
     quiet_libraries()
     from sightkit.tasks.enhance.inpaint.api import Inpainter
 
     given = {name: ctx.params[name] for name in _CONFIG_OPTIONS
-             if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT}
+             if ctx.get_parameter_source(name).name != "DEFAULT"}  # by name: Typer vendors its own click
     arguments = sys.argv[sys.argv.index("train-inpaint") + 1:] if "train-inpaint" in sys.argv else []
     command = "sightkit enhance train-inpaint " + shlex.join(arguments)
     result = Inpainter.train(data, out=out, init=init, resume=resume, progress=progress, status=status,

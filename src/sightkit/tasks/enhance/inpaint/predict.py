@@ -105,10 +105,14 @@ class InpaintPredictor:
         image, coarse = tensor(pixels), tensor(telea_fill_array(pixels, small_hole))
         mask = torch.nn.functional.pad(torch.from_numpy(small_hole.astype(np.float32))[None, None], (0, pad_w, 0, pad_h))
         fill = self.model(image.to(self.device), mask.to(self.device), coarse.to(self.device))[0, :, :small_h, :small_w]
-        fill = (fill.clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
+        fill = fill.clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255
         if factor < 1.0:
-            fill = cv2.resize(fill, (width, height), interpolation=cv2.INTER_CUBIC)
-        return fill
+            # The model's correction is learnt at the small size; add it, enlarged, to Telea's
+            # full-size fill, so the shrink costs the correction's detail, not the coarse fill's.
+            correction = fill - coarse[0, :, :small_h, :small_w].permute(1, 2, 0).numpy() * 255
+            correction = cv2.resize(correction, (width, height), interpolation=cv2.INTER_CUBIC)
+            fill = telea_fill_array(window, hole).astype(np.float32) + correction
+        return fill.clip(0, 255).round().astype(np.uint8)
 
 
 def binary_mask(mask: Image.Image | np.ndarray, size: tuple[int, int],
