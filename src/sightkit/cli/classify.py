@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
+from sightkit.cli._options import given_options, was_given
 from sightkit.cli._output import err_console, print_json, progress_bar, status
 from sightkit.cli._paths import relative_names
 
@@ -91,18 +92,14 @@ def train(
     from sightkit.errors import ConfigError
     from sightkit.tasks.classify.api import Classifier
 
-    def given(name: str) -> bool:
-        # by name: Typer's own copy of click has its own ParameterSource enum, not click.core's
-        return ctx.get_parameter_source(name).name != "DEFAULT"
-
-    options = {name: ctx.params[name] for name in _CONFIG_OPTIONS if given(name)}
+    options = given_options(ctx, _CONFIG_OPTIONS)
     if weights is not None:
         options["weights"] = str(weights)
     if generator is not None:
         options["generator"] = str(generator)
     if (data is None) == (shards is None):
         raise ConfigError("give DATA (a folder, manifest or shard folder) or --shards URL, not both")
-    clf = Classifier.train(shards or data, model if given("model") else None, out=out, resume=resume,
+    clf = Classifier.train(shards or data, model if was_given(ctx, "model") else None, out=out, resume=resume,
                            progress=progress and not json_out, status=status, **options)
     if not is_launch_rank_zero():  # another process of a DDP run: rank 0 prints the result
         return

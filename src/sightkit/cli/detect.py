@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
+from sightkit.cli._options import given_options
 from sightkit.cli._output import print_json, progress_bar, status
 
 if TYPE_CHECKING:
@@ -61,8 +62,7 @@ def train(
     quiet_libraries()
     from sightkit.tasks.detect.api import Detector
 
-    given = {name: ctx.params[name] for name in _CONFIG_OPTIONS
-             if ctx.get_parameter_source(name).name != "DEFAULT"}  # by name: Typer vendors its own click
+    given = given_options(ctx, _CONFIG_OPTIONS)
     arguments = sys.argv[sys.argv.index("train") + 1:] if "train" in sys.argv else []
     command = "sightkit detect train " + shlex.join(arguments)
     result = Detector.train(data, out=out, weights=weights, resume=resume, progress=progress, status=status,

@@ -13,6 +13,7 @@ from typing import Optional
 import typer
 
 from sightkit.cli import inpaint as inpaint_commands
+from sightkit.cli._options import given_options
 from sightkit.cli._output import print_json, progress_bar, status
 
 app = typer.Typer(help="Super-resolution (upscaling) and inpainting (filling masked regions): train, evaluate, run.",
@@ -70,8 +71,7 @@ def train(
     quiet_libraries()
     from sightkit.tasks.enhance.api import Upscaler
 
-    given = {name: ctx.params[name] for name in _CONFIG_OPTIONS
-             if ctx.get_parameter_source(name).name != "DEFAULT"}  # by name: Typer vendors its own click
+    given = given_options(ctx, _CONFIG_OPTIONS)
     arch_args = {k: v for k, v in dict(features=features, blocks=blocks).items() if v is not None}
     if arch_args:
         given["arch_args"] = arch_args

@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 
+from sightkit.cli._options import given_options
 from sightkit.cli._output import print_json, progress_bar, status
 
 app = typer.Typer(help="Train GANs that synthesise images (per class or not), sample and evaluate them.",
@@ -59,8 +60,7 @@ def train(
     quiet_libraries()
     from sightkit.tasks.generate.api import Generator
 
-    given = {name: ctx.params[name] for name in _CONFIG_OPTIONS
-             if ctx.get_parameter_source(name).name != "DEFAULT"}  # by name: Typer vendors its own click
+    given = given_options(ctx, _CONFIG_OPTIONS)
     arguments = sys.argv[sys.argv.index("train") + 1:] if "train" in sys.argv else [data]
     gen = Generator.train(data, out=out, resume=resume, progress=progress and not json_out, status=status,
                           command="sightkit generate train " + shlex.join(arguments), **given)

@@ -13,6 +13,7 @@ from typing import Optional
 
 import typer
 
+from sightkit.cli._options import given_options
 from sightkit.cli._output import print_json, progress_bar, status
 
 # The options of `train-inpaint` that are InpaintConfig fields; their defaults below are
@@ -57,8 +58,7 @@ def train_inpaint(
     quiet_libraries()
     from sightkit.tasks.enhance.inpaint.api import Inpainter
 
-    given = {name: ctx.params[name] for name in _CONFIG_OPTIONS
-             if ctx.get_parameter_source(name).name != "DEFAULT"}  # by name: Typer vendors its own click
+    given = given_options(ctx, _CONFIG_OPTIONS)
     arguments = sys.argv[sys.argv.index("train-inpaint") + 1:] if "train-inpaint" in sys.argv else []
     command = "sightkit enhance train-inpaint " + shlex.join(arguments)
     result = Inpainter.train(data, out=out, init=init, resume=resume, progress=progress, status=status,
