@@ -308,6 +308,16 @@ class Client:
         result.load()
         return result
 
+    def detect(self, image: ImageInput, score: float | None = None, nms: float | None = None) -> list[dict[str, Any]]:
+        """Boxes the served detector finds in ``image``: dicts with label, score, x1, y1, x2, y2 (pixels).
+
+        Example:
+            >>> [box["label"] for box in api.detect("street.jpg", score=0.5)]  # doctest: +SKIP
+            ['car', 'pedestrian']
+        """
+        data = {name: str(value) for name, value in (("score", score), ("nms", nms)) if value is not None}
+        return self._call("POST", "/v1/detect", data=data, files=[_upload("file", image)]).json()["boxes"]
+
     # -- plumbing --------------------------------------------------------------------------
     def _call(self, method: str, path: str, *, faces: bool = False, enhance: bool = False,
               **kwargs: Any) -> httpx.Response:

@@ -66,6 +66,24 @@ def inpaint_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def detect_shapes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Eight 64x64 generated shape images with YOLO boxes."""
+    from sightkit.tasks.detect.shapes import write_shapes
+
+    return write_shapes(tmp_path_factory.mktemp("serve-detect") / "shapes", count=8, size=64, fmt="yolo", seed=2)
+
+
+@pytest.fixture(scope="session")
+def detector_bundle(detect_shapes: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A detector trained for one epoch on :func:`detect_shapes` (boxes, not accuracy, are tested)."""
+    from sightkit.tasks.detect.api import Detector
+
+    run = tmp_path_factory.mktemp("serve-detect-run") / "run"
+    return Detector.train(detect_shapes, out=run, epochs=1, image_size=64, batch_size=4, val_fraction=0.25,
+                          progress=False, status=lambda line: None).bundle
+
+
+@pytest.fixture(scope="session")
 def textured_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 96x64 RGB PNG with a gradient and noise, so that a fill differs from what was there."""
     rng = np.random.default_rng(3)

@@ -40,15 +40,16 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def server_url(classifier_bundle: Path, inpaint_bundle: Path, tmp_path_factory: pytest.TempPathFactory,
-               running_app) -> Iterator[str]:
-    """A running server with a classifier, an empty face gallery, the shipped x2 upscaler and a tiny inpainter."""
+def server_url(classifier_bundle: Path, inpaint_bundle: Path, detector_bundle: Path,
+               tmp_path_factory: pytest.TempPathFactory, running_app) -> Iterator[str]:
+    """A running server with a classifier, an empty face gallery, the shipped x2 upscaler, a tiny inpainter and
+    a tiny detector."""
     from sightkit.serve.app import create_app
     from sightkit.serve.config import ServeConfig
 
     gallery = tmp_path_factory.mktemp("gallery") / "people.db"
     config = ServeConfig(classifiers={"patterns": classifier_bundle}, gallery=gallery, upscaler="default-x2",
-                         inpainter=str(inpaint_bundle))
+                         inpainter=str(inpaint_bundle), detector=detector_bundle)
     with running_app(create_app(config)) as url:
         yield url
 
@@ -61,7 +62,7 @@ def page(browser, server_url: str):
     errors: list[str] = []
     tab.on("pageerror", lambda error: errors.append(str(error)))
     tab.goto(server_url + "/")
-    tab.wait_for_selector("#panel-inpaint")
+    tab.wait_for_selector("#panel-detect")
     yield tab
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
@@ -70,7 +71,7 @@ def page(browser, server_url: str):
 def test_page_lists_a_panel_for_each_loaded_task(page) -> None:
     from playwright.sync_api import expect
 
-    expect(page.locator("#panel-nav a")).to_have_text(["Classify", "Faces", "Upscale", "Inpaint"])
+    expect(page.locator("#panel-nav a")).to_have_text(["Classify", "Faces", "Upscale", "Inpaint", "Detect"])
     expect(page.locator("#key-form")).to_be_hidden()  # no key on this server
 
 
@@ -162,6 +163,16 @@ def test_inpaint_fills_the_painted_stroke_and_keeps_the_rest(page, textured_imag
     assert page.locator("#inpaint-download").get_attribute("download") == "textured-filled.png"
 
 
+def test_detect_draws_the_boxes_over_the_photo(page, detect_shapes: Path) -> None:
+    from playwright.sync_api import expect
+
+    page.fill("#detect-score", "0")
+    page.set_input_files("#detect-drop-file", sorted(detect_shapes.rglob("*.png"))[0])
+    expect(page.locator("#detect-summary")).to_contain_text("in 64×64 pixels", timeout=WORK_MS)
+    assert page.locator("#detect-boxes li").count() > 0
+    assert page.locator("#detect-canvas").evaluate("c => [c.width, c.height]") == [64, 64]
+
+
 def test_a_rejected_upload_shows_the_server_message(page, server_url: str, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
@@ -182,7 +193,7 @@ def test_phone_sized_screen_has_no_horizontal_scroll(browser, server_url: str, f
     try:
         tab = context.new_page()
         tab.goto(server_url + "/")
-        tab.wait_for_selector("#panel-inpaint")
+        tab.wait_for_selector("#panel-detect")
         tab.set_input_files("#faces-drop-file", face_photo)  # a 512 px photo on a 390 px screen
         expect(tab.locator("#faces-canvas")).to_be_visible(timeout=WORK_MS)
         assert tab.evaluate("document.scrollingElement.scrollWidth") <= PHONE["width"]

@@ -44,3 +44,7 @@ def test_cli_refuses_missing_or_wrong_bundles(cli, tmp_path: Path, classifier_bu
     assert code == 2 and "does not exist" in err
     code, _, err = cli("serve", "--api-key", "short")
     assert code == 2 and err.startswith("error: --api-key")
+    code, _, err = cli("serve", "--detector", str(tmp_path / "none"))
+    assert code == 2 and err.startswith("error: --detector") and "no such bundle" in err
+    code, _, err = cli("serve", "--detector", str(classifier_bundle))
+    assert code == 2 and err.startswith("error: --detector") and "not a detector" in err

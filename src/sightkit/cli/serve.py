@@ -1,4 +1,4 @@
-"""``sightkit serve``: the REST API and web page over classifiers, a face gallery, an upscaler and an inpainter."""
+"""``sightkit serve``: the REST API and web page over classifiers, a face gallery, an upscaler, an inpainter and a detector."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ def serve(
                                            help="Shipped model (default-x2, default-x4, gan-x2, gan-x4) or an enhance bundle."),
     inpainter: Optional[str] = typer.Option(None, "--inpainter", metavar="NAME_OR_BUNDLE",
                                             help="Shipped inpainter (general, face) or an inpaint bundle."),
+    detector: Optional[Path] = typer.Option(None, "--detector", metavar="BUNDLE", help="A detect bundle to serve."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; beyond loopback an API key is required."),
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port to listen on."),
     api_key: Optional[str] = typer.Option(None, "--api-key", envvar="SIGHTKIT_API_KEY", show_envvar=True,
@@ -44,6 +45,7 @@ def serve(
 
     config = ServeConfig(
         classifiers=_named_bundles(classifier or []), gallery=gallery, upscaler=upscaler, inpainter=inpainter,
+        detector=detector,
         host=host, port=port, api_key=api_key, admin_key=admin_key, cors_origins=cors_origin or [],
         max_upload_mb=max_upload_mb, max_pixels=max_pixels, max_batch=max_batch, max_wait_ms=max_wait_ms,
         max_queue=max_queue, log_names=log_names)
@@ -85,8 +87,14 @@ def _check_models(config: object) -> None:
         path = resolve_inpaint_model(config.inpainter)
         if read_meta(path)["task"] != "inpaint":
             raise BundleError(f"--inpainter {config.inpainter}: a {read_meta(path)['task']} bundle, not an inpainter")
-    if not (config.classifiers or config.gallery or config.upscaler or config.inpainter):
-        status("note: no model given (--classifier, --gallery, --upscaler, --inpainter): "
+    if config.detector is not None:
+        if not config.detector.exists():
+            raise BundleError(f"--detector {config.detector}: no such bundle")
+        if read_meta(config.detector)["task"] != "detect":
+            raise BundleError(f"--detector {config.detector}: a {read_meta(config.detector)['task']} bundle, "
+                              "not a detector")
+    if not (config.classifiers or config.gallery or config.upscaler or config.inpainter or config.detector):
+        status("note: no model given (--classifier, --gallery, --upscaler, --inpainter, --detector): "
                "only /healthz and the page will answer")
 
 
@@ -103,6 +111,8 @@ def _run(config: object) -> None:
         loaded.append(f"upscaler {config.upscaler}")
     if config.inpainter is not None:
         loaded.append(f"inpainter {config.inpainter}")
+    if config.detector is not None:
+        loaded.append(f"detector {config.detector}")
     status(f"loading {', '.join(loaded) or 'nothing'}; page at http://{_url_host(config.host)}:{config.port}/, "
            "API docs at /docs")
     uvicorn.run(create_app(config), host=config.host, port=config.port, access_log=False, log_level="warning",

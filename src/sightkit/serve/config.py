@@ -31,6 +31,7 @@ class ServeConfig(BaseModel):
     gallery: Path | None = Field(None, description="face gallery (SQLite); created when missing")
     upscaler: str | None = Field(None, description="shipped model name (default-x4, ...) or enhance bundle")
     inpainter: str | None = Field(None, description="shipped inpainting model (general, face) or inpaint bundle")
+    detector: Path | None = Field(None, description="detect bundle")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     api_key: str | None = Field(None, min_length=8, description="required in X-API-Key on /v1/* and /metrics")
