@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from fastapi import HTTPException, Request
 
 if TYPE_CHECKING:
+    from sightkit.serve.batching import ModelWorker
     from sightkit.serve.config import ServeConfig
     from sightkit.serve.metrics import Metrics
 
@@ -50,3 +51,22 @@ def loaded(task_name: str, hint: str) -> Callable[[Request], Any]:
             raise HTTPException(404, f"no {task_name} model is loaded; start the server with {hint}")
         return found
     return service
+
+
+class OneModelService:
+    """A task served by one model on its worker thread, one image at a time; subclasses say ``describe``.
+
+    Example:
+        >>> class EchoService(OneModelService):
+        ...     async def describe(self):
+        ...         return {"name": self.name}
+    """
+
+    def __init__(self, worker: ModelWorker, name: str) -> None:
+        self.worker, self.name = worker, name
+
+    async def describe(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        self.worker.close()

@@ -14,24 +14,18 @@ from sightkit.serve.batching import ModelWorker
 from sightkit.serve.config import ServeConfig
 from sightkit.serve.metrics import Metrics
 from sightkit.serve.security import Upload, read_upload, require_key
-from sightkit.serve.task import ServedTask, loaded
+from sightkit.serve.task import OneModelService, ServedTask, loaded
 
 router = APIRouter(prefix="/v1", tags=["detect"], dependencies=[Depends(require_key)])
 
 
-class DetectService:
+class DetectService(OneModelService):
     """The detector on its worker thread (one image at a time)."""
-
-    def __init__(self, worker: ModelWorker, name: str) -> None:
-        self.worker, self.name = worker, name
 
     async def describe(self) -> dict[str, Any]:
         detector = self.worker.model
         return {"name": self.name, "classes": detector.classes,
                 "architecture": (detector.meta.get("architecture") or {}).get("name")}
-
-    async def close(self) -> None:
-        self.worker.close()
 
 
 async def start(config: ServeConfig, metrics: Metrics) -> DetectService | None:

@@ -12,24 +12,18 @@ from sightkit.serve.batching import ModelWorker
 from sightkit.serve.config import ServeConfig
 from sightkit.serve.metrics import Metrics
 from sightkit.serve.security import Upload, read_upload, require_key
-from sightkit.serve.task import ServedTask, loaded
+from sightkit.serve.task import OneModelService, ServedTask, loaded
 
 router = APIRouter(prefix="/v1/enhance", tags=["enhance"], dependencies=[Depends(require_key)])
 
 
-class UpscaleService:
+class UpscaleService(OneModelService):
     """The upscaler on its worker thread (one image at a time: each is already tiled work)."""
-
-    def __init__(self, worker: ModelWorker, name: str) -> None:
-        self.worker, self.name = worker, name
 
     async def describe(self) -> dict[str, Any]:
         meta = self.worker.model.meta
         return {"name": self.name, "scale": self.worker.model.scale, "kind": meta.get("kind"),
                 "architecture": (meta.get("architecture") or {}).get("name")}
-
-    async def close(self) -> None:
-        self.worker.close()
 
 
 async def start(config: ServeConfig, metrics: Metrics) -> UpscaleService | None:

@@ -20,26 +20,20 @@ from sightkit.serve.batching import ModelWorker
 from sightkit.serve.config import ServeConfig
 from sightkit.serve.metrics import Metrics
 from sightkit.serve.security import Upload, read_upload, require_key
-from sightkit.serve.task import ServedTask, loaded
+from sightkit.serve.task import OneModelService, ServedTask, loaded
 
 router = APIRouter(prefix="/v1/enhance", tags=["enhance"], dependencies=[Depends(require_key)])
 _BOX = re.compile(r"^\s*(\d{1,9})\s*,\s*(\d{1,9})\s*,\s*(\d{1,9})\s*,\s*(\d{1,9})\s*$")
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
 
-class InpaintService:
+class InpaintService(OneModelService):
     """The inpainter on its worker thread (one image at a time: each is already windowed work)."""
-
-    def __init__(self, worker: ModelWorker, name: str) -> None:
-        self.worker, self.name = worker, name
 
     async def describe(self) -> dict[str, Any]:
         meta = self.worker.model.meta
         return {"name": self.name, "kind": meta.get("kind"),
                 "architecture": (meta.get("architecture") or {}).get("name")}
-
-    async def close(self) -> None:
-        self.worker.close()
 
 
 async def start(config: ServeConfig, metrics: Metrics) -> InpaintService | None:
