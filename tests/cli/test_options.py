@@ -30,3 +30,24 @@ def test_a_typed_value_equal_to_the_default_still_counts() -> None:
     seen: dict = {}
     assert CliRunner().invoke(_app(seen), ["--width", "24"]).exit_code == 0
     assert seen == {"width": 24}
+
+
+def test_command_line_is_the_group_command_and_the_typed_arguments(monkeypatch) -> None:
+    from sightkit.cli._options import command_line
+
+    app, group, seen = typer.Typer(), typer.Typer(), {}
+    app.add_typer(group, name="detect")
+
+    @group.command("train")
+    def train(ctx: typer.Context, data: str, epochs: int = 1) -> None:
+        seen["command"] = command_line(ctx, [data])
+
+    @group.command("other")
+    def other() -> None: ...
+
+    monkeypatch.setattr("sys.argv", ["/bin/sightkit", "detect", "train", "my data", "--epochs", "5"])
+    assert CliRunner().invoke(app, ["detect", "train", "my data", "--epochs", "5"]).exit_code == 0
+    assert seen["command"] == "sightkit detect train 'my data' --epochs 5"
+    monkeypatch.setattr("sys.argv", ["pytest"])  # called from Python: the fallback
+    assert CliRunner().invoke(app, ["detect", "train", "d"]).exit_code == 0
+    assert seen["command"] == "sightkit detect train d"

@@ -1,8 +1,10 @@
-"""Which options of a command the user gave, for training commands whose ``--resume`` keeps the rest."""
+"""Which options of a command the user gave (``--resume`` keeps the rest), and the command line to record."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import shlex
+import sys
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import typer
@@ -28,3 +30,18 @@ def given_options(ctx: typer.Context, names: Iterable[str]) -> dict[str, Any]:
         >>> # Inpainter.train(data, **given_options(ctx, _CONFIG_OPTIONS))
     """
     return {name: ctx.params[name] for name in names if was_given(ctx, name)}
+
+
+def command_line(ctx: typer.Context, fallback: Sequence[str] = ()) -> str:
+    """The command as typed, for a run's record: ``sightkit GROUP COMMAND ARGS...``.
+
+    The arguments are what follows the command's name in ``sys.argv`` (``fallback`` when it is
+    not there, e.g. when called from Python).
+
+    Example:
+        >>> # sightkit detect train data --epochs 5  ->  "sightkit detect train data --epochs 5"
+    """
+    words = ctx.command_path.split()[1:]  # the group and command, without the program's own name
+    name = words[-1] if words else ""
+    arguments = sys.argv[sys.argv.index(name) + 1:] if name in sys.argv else list(fallback)
+    return " ".join(["sightkit", *words]) + " " + shlex.join(arguments)

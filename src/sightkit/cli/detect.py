@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from sightkit.cli._options import given_options
+from sightkit.cli._options import command_line, given_options
 from sightkit.cli._output import print_json, progress_bar, status
 
 if TYPE_CHECKING:
@@ -63,8 +62,7 @@ def train(
     from sightkit.tasks.detect.api import Detector
 
     given = given_options(ctx, _CONFIG_OPTIONS)
-    arguments = sys.argv[sys.argv.index("train") + 1:] if "train" in sys.argv else []
-    command = "sightkit detect train " + shlex.join(arguments)
+    command = command_line(ctx)
     result = Detector.train(data, out=out, weights=weights, resume=resume, progress=progress, status=status,
                             command=command, **given)
     training = result.meta["training"]

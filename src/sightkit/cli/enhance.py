@@ -5,15 +5,13 @@ The inpainting commands (``train-inpaint``, ``inpaint``, ``evaluate-inpaint``) l
 
 from __future__ import annotations
 
-import shlex
-import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from sightkit.cli import inpaint as inpaint_commands
-from sightkit.cli._options import given_options
+from sightkit.cli._options import command_line, given_options
 from sightkit.cli._output import print_json, progress_bar, status
 
 app = typer.Typer(help="Super-resolution (upscaling) and inpainting (filling masked regions): train, evaluate, run.",
@@ -75,8 +73,7 @@ def train(
     arch_args = {k: v for k, v in dict(features=features, blocks=blocks).items() if v is not None}
     if arch_args:
         given["arch_args"] = arch_args
-    arguments = sys.argv[sys.argv.index("train") + 1:] if "train" in sys.argv else []
-    command = "sightkit enhance train " + shlex.join(arguments)
+    command = command_line(ctx)
     result = Upscaler.train(data, out=out, init=init, resume=resume, progress=progress, status=status,
                             command=command, **given)
     summary = {"bundles": {k: str(v) for k, v in result.bundles.items()}, **_headline(result.report)}

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import shlex
-import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from sightkit.cli._options import given_options
+from sightkit.cli._options import command_line, given_options
 from sightkit.cli._output import print_json, progress_bar, status
 
 app = typer.Typer(help="Train GANs that synthesise images (per class or not), sample and evaluate them.",
@@ -61,9 +59,8 @@ def train(
     from sightkit.tasks.generate.api import Generator
 
     given = given_options(ctx, _CONFIG_OPTIONS)
-    arguments = sys.argv[sys.argv.index("train") + 1:] if "train" in sys.argv else [data]
     gen = Generator.train(data, out=out, resume=resume, progress=progress and not json_out, status=status,
-                          command="sightkit generate train " + shlex.join(arguments), **given)
+                          command=command_line(ctx, [data]), **given)
     training = gen.meta["training"]
     summary = {"bundle": str(gen.path), "samples": str(Path(gen.path).parent / "samples"),
                "epochs_run": training["epochs_run"], "steps_run": training["steps_run"],

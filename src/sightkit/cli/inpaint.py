@@ -6,14 +6,12 @@ Registered on the ``enhance`` command group by :func:`register`.
 from __future__ import annotations
 
 import io
-import shlex
-import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from sightkit.cli._options import given_options
+from sightkit.cli._options import command_line, given_options
 from sightkit.cli._output import print_json, progress_bar, status
 
 # The options of `train-inpaint` that are InpaintConfig fields; their defaults below are
@@ -59,8 +57,7 @@ def train_inpaint(
     from sightkit.tasks.enhance.inpaint.api import Inpainter
 
     given = given_options(ctx, _CONFIG_OPTIONS)
-    arguments = sys.argv[sys.argv.index("train-inpaint") + 1:] if "train-inpaint" in sys.argv else []
-    command = "sightkit enhance train-inpaint " + shlex.join(arguments)
+    command = command_line(ctx)
     result = Inpainter.train(data, out=out, init=init, resume=resume, progress=progress, status=status,
                              command=command, **given)
     training = result.meta.get("training", {})
