@@ -127,6 +127,8 @@ def main() -> None:
     parser.add_argument("--judge-epochs", type=int, default=30)
     parser.add_argument("--tag", default="")
     parser.add_argument("--finish-epoch", type=int, help="score the run's snapshot after this epoch; no training")
+    parser.add_argument("--standing-stats", action="store_true",
+                        help="also score each generator with batch-norm statistics recomputed on its own weights")
     args = parser.parse_args()
 
     from sightkit.core.bundle import save_bundle
@@ -148,11 +150,12 @@ def main() -> None:
     features = judge(data, args.judge_epochs)
 
     bundle_decay = gen.meta["training"]["config"]["ema_decay"]
-    generators = {"raw": models.pop("raw"), f"ema_{bundle_decay}": None, **models}
+    generators = {"raw": models.pop("raw"), f"ema_{bundle_decay}": gen.sampler.model, **models}
+    if args.standing_stats:
+        generators.update(with_standing_statistics(generators))
     scores = {}
     for name, model in generators.items():
-        sampler = gen.sampler if model is None else Sampler.from_bundle(
-            save_bundle(run / name, model.cpu().state_dict(), gen.meta))
+        sampler = Sampler.from_bundle(save_bundle(run / name, model.cpu().state_dict(), gen.meta))
         report = Generator(sampler, run / name).evaluate(data / "test", run / f"eval-{name}", features=features)
         scores[name] = {k: report[k] for k in ("fid", "real_fid", "precision", "recall", "real_precision",
                                                "real_recall", "class_consistency")}
@@ -211,6 +214,19 @@ def finish(run: Path, data: Path, epoch: int, quiet: dict) -> tuple[object, dict
     state = torch.load(snapshot, map_location="cpu", weights_only=False)["state_dict"]
     raw.load_state_dict({k.removeprefix("generator."): v for k, v in state.items() if k.startswith("generator.")})
     return gen, {"raw": raw}, None
+
+
+def with_standing_statistics(generators: dict[str, torch.nn.Module]) -> dict[str, torch.nn.Module]:
+    """``{name + "_ss": copy}``: each generator with its batch-norm statistics recomputed on its own weights."""
+    import copy
+
+    from sightkit.tasks.generate.standing_stats import standing_statistics
+
+    out = {}
+    for name, model in generators.items():
+        out[f"{name}_ss"] = copy.deepcopy(model).cpu()
+        standing_statistics(out[f"{name}_ss"], batches=100, batch_size=GAN["batch_size"])
+    return out
 
 
 def sampler_diversity(sampler: object, train: Path, per_class: int = 64) -> float:
