@@ -47,6 +47,10 @@ class GalleryError(SightkitError):
     """A face gallery that cannot be used: not a gallery, from a newer sightkit, unknown person."""
 
 
+class CatalogError(SightkitError):
+    """A search catalogue that cannot be used: not a catalogue, newer format, built with another model."""
+
+
 def user_error_message(exc: BaseException) -> str | None:
     """The one-line message for an error the user can fix, or None for a bug.
 
