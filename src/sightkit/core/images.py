@@ -1,6 +1,7 @@
 """The one image loader that every sightkit entry point uses.
 
-It reads paths, bytes, binary file objects, PIL images and numpy arrays; applies EXIF
+It reads paths, bytes, binary file objects, PIL images and numpy arrays; reads DICOM
+(``.dcm`` or the ``DICM`` preamble) through :mod:`sightkit.core.dicom`; applies EXIF
 orientation; converts every Pillow mode explicitly to 8-bit ``RGB``/``L``/``RGBA``;
 refuses decompression bombs before decoding; and raises :class:`ImageError` naming the
 file on anything it cannot read.
@@ -29,7 +30,7 @@ from sightkit.errors import ImageError
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".pgm", ".ppm", ".pbm", ".pnm",
-     ".tif", ".tiff", ".webp"}
+     ".tif", ".tiff", ".webp", ".dcm"}
 )
 
 # 64 Mpx (e.g. 8192 x 8192) is far above any photo a model needs, and at 4 bytes a pixel
@@ -62,7 +63,8 @@ def peek(path: str | Path) -> tuple[int, int, str]:
 
     The size is as stored, before EXIF orientation. Raises :class:`ImageError` on a
     missing file or one that is not an image; pixel data is never decoded, so a
-    decompression bomb can be peeked safely.
+    decompression bomb can be peeked safely. A DICOM file gives the size of one frame and
+    ``"L"``, ``"I;16"`` (over 8 bits) or ``"RGB"``.
 
     Example:
         >>> peek("scan.png")            # doctest: +SKIP
@@ -70,6 +72,10 @@ def peek(path: str | Path) -> tuple[int, int, str]:
     """
     path = _existing_file(path)
     with path.open("rb") as fp:
+        if _is_dicom_file(fp, path):
+            from sightkit.core.dicom import dicom_header, read_dataset
+
+            return dicom_header(read_dataset(fp, str(path), header_only=True), str(path))
         img = _identify(fp, str(path))
         return img.width, img.height, img.mode
 
@@ -93,6 +99,8 @@ def load_image(
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     min_side: int = MIN_SIDE,
+    window: str | None = None,
+    frame: int | None = None,
 ) -> Image.Image:
     """Load one image, fully decoded and detached from its file, as 8-bit ``mode``.
 
@@ -105,6 +113,13 @@ def load_image(
     Transparency is composited over white unless ``mode="RGBA"``: transparent
     margins of logos and scans are usually white paper, and white keeps them from
     turning into black blobs a model would learn from.
+
+    DICOM sources (a ``.dcm`` path, or the ``DICM`` preamble) go through
+    :mod:`sightkit.core.dicom`: modality LUT (Hounsfield units), ``window`` (``lung``,
+    ``soft``, ``bone``, ``brain``, ``"C,W"``, ``minmax``; default ``SIGHTKIT_DICOM_WINDOW``,
+    else the file's VOI LUT / window, else min-max), MONOCHROME1 inversion, and the middle
+    frame of a multi-frame file unless ``frame`` picks one; 8-bit only at the end.
+    ``window`` and ``frame`` are ignored for other formats.
 
     Raises :class:`ImageError` naming the file when it is missing, not an image,
     corrupt, over ``max_pixels`` (checked from the header, before decoding) or has a
@@ -124,17 +139,45 @@ def load_image(
         if getattr(source, "n_frames", 1) > 1:
             source.seek(0)
         return _decode(source, "<image>", *limits)
+    dicom = (window, frame)
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return _decode(_identify(io.BytesIO(source), "<bytes>"), "<bytes>", *limits)
+        return _open_and_decode(io.BytesIO(source), None, "<bytes>", limits, dicom)
     if isinstance(source, (str, Path)):
         path = _existing_file(source)
         with path.open("rb") as fp:
-            return _decode(_identify(fp, str(path)), str(path), *limits)
+            return _open_and_decode(fp, path, str(path), limits, dicom)
     if hasattr(source, "read"):
         name = getattr(source, "name", None)
         name = name if isinstance(name, str) else "<file>"
-        return _decode(_identify(io.BytesIO(source.read()), name), name, *limits)
+        return _open_and_decode(io.BytesIO(source.read()), Path(name), name, limits, dicom)
     raise TypeError(f"cannot load an image from {type(source).__name__}")
+
+
+def _open_and_decode(fp: BinaryIO, path: Path | None, name: str, limits: tuple[str | None, int, int],
+                     dicom: tuple[str | None, int | None]) -> Image.Image:
+    if _is_dicom_file(fp, path):
+        return _decode_dicom(fp, name, *limits, *dicom)
+    return _decode(_identify(fp, name), name, *limits)
+
+
+def _is_dicom_file(fp: BinaryIO, path: Path | None) -> bool:
+    from sightkit.core.dicom import is_dicom
+
+    start = fp.tell()
+    head = fp.read(132)
+    fp.seek(start)
+    return is_dicom(path, head)
+
+
+def _decode_dicom(fp: BinaryIO, name: str, mode: str | None, max_pixels: int, min_side: int,
+                  window: str | None, frame: int | None) -> Image.Image:
+    """Parse, check the size from the header, then window one frame to 8 bits (see sightkit.core.dicom)."""
+    from sightkit.core.dicom import dicom_array, dicom_header, dicom_to_uint8, read_dataset
+
+    dataset = read_dataset(fp, name)
+    width, height, _ = dicom_header(dataset, name)
+    _check_size(width, height, name, max_pixels, min_side)
+    return _convert(Image.fromarray(dicom_to_uint8(dicom_array(dataset, name, window, frame))), mode)
 
 
 def _existing_file(path: str | Path) -> Path:
