@@ -1,0 +1,94 @@
+"""Nearest catalogue vectors by cosine similarity: exact for small catalogues, HNSW (faiss) for large.
+
+Vectors are L2-normalised, so cosine similarity is the dot product. Up to ``EXACT_LIMIT``
+rows the search is one exact matrix product; above it, a faiss HNSW graph (inner-product
+metric) answers; ``benchmarks/search.py`` measures both at 100,000 rows.
+
+Example:
+    >>> import numpy as np
+    >>> index = VectorIndex(np.eye(3, 8, dtype=np.float32))
+    >>> scores, rows = index.search(np.eye(1, 8, 1, dtype=np.float32), k=2)
+    >>> rows[0].tolist(), scores[0].round(3).tolist()
+    [[1, 0], [1.0, 0.0]]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from sightkit.core.threads import compute_threads
+from sightkit.errors import ConfigError
+
+EXACT_LIMIT = 20_000
+# HNSW graph degree, build breadth and search breadth: recall@10 against exact search is
+# measured by benchmarks/search.py (hnsw_recall@10).
+_HNSW_M = 32
+_HNSW_EF_CONSTRUCTION = 80
+_HNSW_EF_SEARCH = 128
+
+
+class VectorIndex:
+    """Top-k rows of a float32 matrix by inner product with each query; ``method`` "auto", "exact" or "hnsw"."""
+
+    def __init__(self, vectors: np.ndarray, method: str = "auto",
+                 load_index: Callable[[], bytes | None] | None = None,
+                 save_index: Callable[[bytes], None] | None = None) -> None:
+        if method not in ("auto", "exact", "hnsw"):
+            raise ConfigError(f"index method must be auto, exact or hnsw, not {method!r}")
+        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        use_hnsw = method == "hnsw" or (method == "auto" and len(self.vectors) > EXACT_LIMIT)
+        self.method = "hnsw" if use_hnsw and len(self.vectors) else "exact"
+        self._ann = _hnsw(self.vectors, load_index, save_index) if self.method == "hnsw" else None
+
+    def __len__(self) -> int:
+        return len(self.vectors)
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(scores, rows)``, each ``(Q, min(k, N))``, best first, for ``queries`` ``(Q, D)``."""
+        queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        if queries.shape[1] != self.vectors.shape[1]:
+            raise ConfigError(f"query vectors have {queries.shape[1]} values, the catalogue's {self.vectors.shape[1]}")
+        k = min(k, len(self.vectors))
+        if k <= 0:
+            return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
+        if self._ann is not None:
+            scores, rows = self._ann.search(queries, k)
+            return scores, rows
+        return top_k(self.vectors @ queries.T, k)
+
+
+def top_k(similarity: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per column of ``similarity`` ``(N, Q)``: the ``k`` largest values and their rows, as ``(Q, k)``.
+
+    Example:
+        >>> top_k(np.array([[0.1], [0.9], [0.5]]), 2)[1].tolist()
+        [[1, 2]]
+    """
+    columns = similarity.T
+    rows = np.argpartition(-columns, k - 1, axis=1)[:, :k] if k < columns.shape[1] else \
+        np.tile(np.arange(columns.shape[1]), (len(columns), 1))
+    scores = np.take_along_axis(columns, rows, axis=1)
+    order = np.argsort(-scores, axis=1, kind="stable")
+    return np.take_along_axis(scores, order, axis=1), np.take_along_axis(rows, order, axis=1)
+
+
+def _hnsw(vectors: np.ndarray, load_index: Callable[[], bytes | None] | None,
+          save_index: Callable[[bytes], None] | None):
+    try:
+        import faiss
+    except ImportError:
+        raise ConfigError(f"catalogues over {EXACT_LIMIT:,} images need faiss: pip install faiss-cpu") from None
+    faiss.omp_set_num_threads(compute_threads())  # its own OpenMP runtime: sightkit's thread count
+    cached = load_index() if load_index else None
+    if cached is not None:
+        index = faiss.deserialize_index(np.frombuffer(cached, dtype=np.uint8))
+    else:
+        index = faiss.IndexHNSWFlat(vectors.shape[1], _HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = _HNSW_EF_CONSTRUCTION
+        index.add(vectors)
+        if save_index:
+            save_index(faiss.serialize_index(index).tobytes())
+    index.hnsw.efSearch = _HNSW_EF_SEARCH
+    return index
