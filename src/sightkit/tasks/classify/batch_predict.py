@@ -28,8 +28,6 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import torch
-
 from sightkit.core.fileio import atomic_write_text
 from sightkit.errors import ConfigError
 from sightkit.tasks.classify.predict import UNKNOWN, Prediction, Predictor
@@ -157,17 +155,12 @@ def _predict_chunks(predictor: Predictor, paths: list[str], chunks: list[tuple[i
     results: dict[int, Prediction] = {}
     pending = iter(todo)
     current = next(pending, None)
-    k = max(1, min(top_k, len(predictor.classes)))
     for indices, logits, errors in predictor.iter_logits([paths[i] for i in wanted], batch_size, workers):
         for local, message in errors:
             results[wanted[local]] = Prediction(paths[wanted[local]], UNKNOWN, 0.0, [], error=message)
         if indices:
-            probs = torch.softmax(logits / predictor.temperature, dim=1)
-            scores, classes = probs.topk(k, dim=1)
-            for row, local in enumerate(indices):
-                topk = [(predictor.classes[c], round(float(s), 6)) for s, c in zip(scores[row], classes[row])]
-                label = topk[0][0] if topk[0][1] >= min_confidence else UNKNOWN
-                results[wanted[local]] = Prediction(paths[wanted[local]], label, topk[0][1], topk)
+            labelled = predictor.label(logits, [paths[wanted[local]] for local in indices], top_k, min_confidence)
+            results.update(zip((wanted[local] for local in indices), labelled))
         if progress is not None:
             progress(len(indices) + len(errors))
         while current is not None and all(i in results for i in range(*chunks[current])):

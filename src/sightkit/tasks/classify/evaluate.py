@@ -21,8 +21,9 @@ from sightkit.core.report import write_report
 from sightkit.errors import ConfigError, DataError
 from sightkit.tasks.classify.calibration import reliability_bins
 from sightkit.tasks.classify.eval_data import EvalData, external_data
+from sightkit.tasks.classify.medical import medical_metrics, uses_medical_metrics
 from sightkit.tasks.classify.metrics import classification_metrics
-from sightkit.tasks.classify.plots import (plot_confusion_matrix, plot_image_grid, plot_reliability,
+from sightkit.tasks.classify.plots import (plot_confusion_matrix, plot_image_grid, plot_reliability, plot_roc,
                                            plot_training_curves)
 from sightkit.tasks.classify.predict import Predictor
 
@@ -33,14 +34,21 @@ SUMMARY_KEYS = ("split", "n", "accuracy", "top5_accuracy", "macro_f1", "balanced
 
 def evaluate(predictor: Predictor, data: EvalData | str | Path | Sequence[tuple[Path, str]],
              out_dir: str | Path | None = None, batch_size: int = 64,
-             progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+             progress: Callable[[int], None] | None = None, *, task: str | None = None,
+             positive_class: str | None = None) -> dict[str, Any]:
     """Metrics of ``predictor`` on ``data``: an :class:`EvalData`, a folder, a manifest, or ``(path, class)`` pairs.
 
     The report says which images it scored (``split``, ``data``, ``n``, ``scored``) and, for a
     trained bundle, describes the run (``run``) and its per-epoch ``history``. With ``out_dir``,
     also writes ``report.json``, PNG plots and ``report.html`` there. Plain folders and pairs are
     scored as given; :func:`~sightkit.tasks.classify.eval_data.choose_eval_data` checks them first.
+
+    With two classes or ``task="medical"``, ``report["medical"]`` holds sensitivity, specificity,
+    PPV, NPV and AUROC with bootstrap 95% intervals (:mod:`~sightkit.tasks.classify.medical`) for
+    ``positive_class`` (default: the bundle's decision, else the naming rule), at the bundle's
+    stored threshold when it has one for that class, and the HTML report shows the ROC curve.
     """
+    medical = uses_medical_metrics(predictor.classes, task)
     chosen = data if isinstance(data, EvalData) else external_data(data)
     pairs, skipped = chosen.pairs, list(chosen.skipped)
     index = {name: i for i, name in enumerate(predictor.classes)}
@@ -78,9 +86,23 @@ def evaluate(predictor: Predictor, data: EvalData | str | Path | Sequence[tuple[
         for i in worst if probs[i].argmax() != labels[i]
     ]
     report["skipped"] = [{"path": str(p), "reason": r} for p, r in skipped]
+    if medical:
+        report["medical"] = _medical(predictor, probs, labels, positive_class)
     if out_dir is not None:
         report["report_html"] = str(_write_files(predictor, report, history, probs, raw_probs, labels, out_dir))
     return report
+
+
+def _medical(predictor: Predictor, probs: np.ndarray, labels: np.ndarray, positive: str | None) -> dict[str, Any]:
+    """Medical metrics at the bundle's stored threshold (when it is for the same positive class), else argmax."""
+    decision = predictor.meta.get("decision") or {}
+    positive = positive or decision.get("positive_class")
+    stored = decision.get("threshold") if decision.get("positive_class") in (None, positive) else None
+    metrics = medical_metrics(probs, labels, predictor.classes, positive, stored)
+    if stored is not None:
+        metrics["threshold_source"] = (f"bundle: sensitivity {decision['target_sensitivity']:g} targeted on "
+                                       f"the {decision['chosen_on']} split")
+    return metrics
 
 
 def run_summary(meta: dict[str, Any]) -> dict[str, Any]:
@@ -117,6 +139,8 @@ def _write_files(predictor: Predictor, report: dict[str, Any], history: list[dic
     figures["confusion_matrix"] = plot_confusion_matrix(report["confusion_matrix"], predictor.classes)
     figures["reliability"] = plot_reliability(reliability_bins(probs, labels), report["ece"],
                                               reliability_bins(raw_probs, labels), report["ece_uncalibrated"])
+    if "medical" in report:
+        figures["roc_curve"] = plot_roc(report["medical"])
     if report["worst"]:
         images = [load_image(w["path"], predictor.mode) for w in report["worst"]]
         captions = [f"{w['true']} -> {w['predicted']} ({w['score']:.2f})" for w in report["worst"]]

@@ -107,6 +107,53 @@ def plot_reliability(
     return fig
 
 
+def plot_roc(medical: dict) -> Figure:
+    """Draw the ROC curve of the positive class with its operating point, and the medical metrics beside it.
+
+    ``medical`` is the output of :func:`~sightkit.tasks.classify.medical.medical_metrics`; the
+    table lists sensitivity, specificity, PPV, NPV and AUROC with their 95% bootstrap intervals.
+
+    Example:
+        >>> m = medical_metrics(probs, labels, ["normal", "pneumonia"])   # doctest: +SKIP
+        >>> plot_roc(m).savefig("roc_curve.png")                          # doctest: +SKIP
+    """
+    fig = Figure(figsize=(9.6, 4.6), layout="constrained")
+    grid = fig.add_gridspec(1, 2, width_ratios=[1.1, 1])
+    ax = fig.add_subplot(grid[0, 0])
+    roc, auroc = medical["roc"], medical["auroc"]["value"]
+    ax.plot([0, 1], [0, 1], linestyle="--", color="0.6", linewidth=1)
+    if roc["fpr"]:
+        ax.step(roc["fpr"], roc["tpr"], where="post", color="tab:blue",
+                label=f"ROC (AUROC {auroc:.3f})" if auroc is not None else "ROC")
+    sensitivity, specificity = medical["sensitivity"]["value"], medical["specificity"]["value"]
+    if sensitivity is not None and specificity is not None:
+        ax.plot([1 - specificity], [sensitivity], "o", color="tab:red",
+                label=f"operating point ({medical['decision']})")
+    ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), xlabel="1 - specificity (false positive rate)",
+           ylabel="sensitivity (true positive rate)", title=f"ROC, positive class: {_plain(medical['positive_class'])}")
+    ax.legend(loc="lower right", fontsize=8)
+    table = fig.add_subplot(grid[0, 1])
+    table.axis("off")
+    rows = [[name.upper() if len(name) == 3 else name.capitalize(), _value(medical[name]["value"]),
+             _span(medical[name]["ci95"])] for name in ("sensitivity", "specificity", "ppv", "npv", "auroc")]
+    confusion = medical["confusion"]
+    rows += [["TP / FN", f"{confusion['tp']} / {confusion['fn']}", ""],
+             ["TN / FP", f"{confusion['tn']} / {confusion['fp']}", ""]]
+    drawn = table.table(cellText=rows, colLabels=["metric", "value", "95% CI (bootstrap)"], loc="center")
+    drawn.scale(1.0, 1.6)
+    table.set_title(f"{medical['n_positive']} positive, {medical['n_negative']} negative cases; "
+                    f"{medical['resamples']} resamples", fontsize=9)
+    return fig
+
+
+def _value(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _span(interval: list[float] | None) -> str:
+    return "n/a" if interval is None else f"{interval[0]:.3f} - {interval[1]:.3f}"
+
+
 def plot_image_grid(
     images: Sequence[np.ndarray | Image.Image],
     captions: Sequence[str],

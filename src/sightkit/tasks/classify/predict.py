@@ -28,6 +28,7 @@ from sightkit.core.images import ImageSource, is_image_file, load_image
 from sightkit.core.threads import FastestThreadCount, loader_workers
 from sightkit.data.transforms import build_eval_transform, to_model_size
 from sightkit.errors import ConfigError, DataError, ImageError
+from sightkit.tasks.classify.medical import decide
 from sightkit.tasks.classify.model import create_model, penultimate_features
 
 TASK = "classify"
@@ -41,20 +42,26 @@ an ONNX Runtime session (:class:`sightkit.deploy.onnx_predictor.OnnxBackend`).""
 
 @dataclass
 class Prediction:
-    """The answer for one image: best label, its calibrated probability and the top k."""
+    """The answer for one image: best label, its calibrated probability and the top k.
+
+    ``threshold`` is set when the bundle holds an operating threshold (``--target-sensitivity``):
+    the label is then its positive class whenever that class's probability reaches it.
+    """
 
     path: str
     label: str
     score: float
     topk: list[tuple[str, float]] = field(default_factory=list)
     error: str | None = None
+    threshold: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form: ``{"path", "label", "score", "topk": [{"label", "score"}]}``."""
+        """JSON-ready form: ``{"path", "label", "score", "topk": [{"label", "score"}]}`` (+ ``threshold``, ``error``)."""
         data = asdict(self)
         data["topk"] = [{"label": label, "score": score} for label, score in self.topk]
-        if self.error is None:
-            data.pop("error")
+        for key in ("error", "threshold"):
+            if data[key] is None:
+                data.pop(key)
         return data
 
 
@@ -73,6 +80,9 @@ class Predictor:
         self.mode: str = prep["mode"]
         self.size: int = int(prep["size"])
         self.temperature = float(meta.get("calibration", {}).get("temperature", 1.0))
+        decision = meta.get("decision") or {}
+        self.threshold: float | None = decision.get("threshold")
+        self.positive_index = self.classes.index(decision["positive_class"]) if self.threshold is not None else 0
         self._transform = build_eval_transform(prep["mean"], prep["std"])
         self._thread_count = FastestThreadCount()
 
@@ -188,12 +198,13 @@ class Predictor:
                 batch_size: int = 64, skip_errors: bool = False) -> list[Prediction]:
         """Calibrated top-k predictions, in the order of ``sources``.
 
-        Below ``min_confidence`` the label is ``"unknown"``. An unreadable image raises
+        A bundle with an operating threshold (``meta["decision"]``) labels an image with its
+        positive class whenever that class's probability reaches the threshold, else with the best
+        other class. Below ``min_confidence`` the label is ``"unknown"``. An unreadable image raises
         :class:`ImageError`, or with ``skip_errors`` gives a Prediction whose ``error`` is set.
         """
         names = [_name(s, i) for i, s in enumerate(sources)]
         results: list[Prediction | None] = [None] * len(sources)
-        k = max(1, min(top_k, len(self.classes)))
         for indices, logits, errors in self.iter_logits(sources, batch_size):
             for index, message in errors:
                 if not skip_errors:
@@ -201,13 +212,32 @@ class Predictor:
                 results[index] = Prediction(names[index], UNKNOWN, 0.0, [], error=message)
             if not indices:
                 continue
-            probs = torch.softmax(logits / self.temperature, dim=1)
-            scores, classes = probs.topk(k, dim=1)
-            for row, index in enumerate(indices):
-                topk = [(self.classes[c], round(float(s), 6)) for s, c in zip(scores[row], classes[row])]
-                label = topk[0][0] if topk[0][1] >= min_confidence else UNKNOWN
-                results[index] = Prediction(names[index], label, topk[0][1], topk)
+            labelled = self.label(logits, [names[i] for i in indices], top_k, min_confidence)
+            for index, prediction in zip(indices, labelled):
+                results[index] = prediction
         return [r for r in results if r is not None]
+
+    def label(self, logits: torch.Tensor, names: Sequence[str], top_k: int = 5,
+              min_confidence: float = 0.0) -> list[Prediction]:
+        """Predictions of a batch of raw logits: calibrated top-k, and the label by the bundle's decision rule.
+
+        The label is the argmax, or with an operating threshold in the bundle the positive class
+        whenever its probability reaches it; ``"unknown"`` below ``min_confidence``.
+
+        Example:
+            >>> predictor.label(predictor.logits(batch), ["a.png", "b.png"], top_k=2)[0].label  # doctest: +SKIP
+            'pneumonia'
+        """
+        probs = torch.softmax(logits / self.temperature, dim=1)
+        scores, classes = probs.topk(max(1, min(top_k, len(self.classes))), dim=1)
+        decided = decide(probs.numpy(), self.positive_index, self.threshold)
+        results = []
+        for row, name in enumerate(names):
+            topk = [(self.classes[c], round(float(s), 6)) for s, c in zip(scores[row], classes[row])]
+            score = round(float(probs[row, decided[row]]), 6)
+            label = self.classes[decided[row]] if score >= min_confidence else UNKNOWN
+            results.append(Prediction(name, label, score, topk, threshold=self.threshold))
+        return results
 
 
 def expand_image_paths(patterns: Sequence[str | Path]) -> list[Path]:
