@@ -14,7 +14,7 @@ from typing import Optional
 import typer
 
 from sightkit import __version__
-from sightkit.cli import classify, data, demo, deploy, detect, enhance, explain, face, generate, info, search, serve
+from sightkit.cli import anomaly, classify, data, demo, deploy, detect, enhance, explain, face, generate, info, search, serve
 from sightkit.cli._help import is_help_shown, usage_error_line, use_readable_metavars
 from sightkit.core.threads import THREADS_ENV_VAR
 
@@ -31,6 +31,7 @@ app.add_typer(data.app, name="data")
 app.add_typer(enhance.app, name="enhance")
 app.add_typer(face.app, name="face")
 app.add_typer(generate.app, name="generate")
+app.add_typer(anomaly.app, name="anomaly")
 app.add_typer(search.app, name="search")
 app.command("explain")(explain.explain)
 for _command in (deploy.export, deploy.quantize, deploy.prune, deploy.distill, deploy.bench):

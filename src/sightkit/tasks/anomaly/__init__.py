@@ -1,0 +1,1 @@
+"""Anomaly detection: learn what normal images look like, then score how far new ones are from it."""
