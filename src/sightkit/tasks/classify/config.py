@@ -50,6 +50,10 @@ class TrainConfig(BaseModel):
     strategy: Literal["auto", "ddp"] = Field("auto", description="Lightning strategy; ddp also for torchrun/SLURM")
     synthetic: int = Field(0, ge=0, description="generated images per class added to the training split")
     generator: str | None = Field(None, description="class-conditional generate bundle that --synthetic samples")
+    # medical operating point (tasks/classify/medical.py)
+    target_sensitivity: float | None = Field(None, gt=0, le=1, description="threshold chosen on val for this "
+                                                                          "sensitivity, stored in the bundle")
+    positive_class: str | None = Field(None, description="the finding class; default by the naming rule")
 
 
 def make_config(**options: Any) -> TrainConfig:

@@ -40,6 +40,7 @@ from sightkit.engine.distributed import (check_distributed_options, global_batch
 from sightkit.errors import ConfigError, DataError
 from sightkit.tasks.classify.calibration import fit_temperature
 from sightkit.tasks.classify.config import TrainConfig, make_config
+from sightkit.tasks.classify.medical import operating_point, positive_index
 from sightkit.tasks.classify.model import (check_model_options, create_model, default_normalization, is_builtin,
                                            native_input_size)
 from sightkit.tasks.classify.splits import RECORD_FILE, record_dataset
@@ -133,6 +134,8 @@ def _train(data: Path | str, splits: DatasetSplits, config: TrainConfig, run_dir
     from sightkit.tasks.classify.lit_module import ClassificationModule
 
     started, clock = datetime.now(timezone.utc), time.perf_counter()
+    if config.positive_class is not None:
+        positive_index(splits.classes, config.positive_class)  # a wrong name fails before training
     channels = 1 if splits.grayscale else 3
     mode = "L" if channels == 1 else "RGB"
     size = config.img_size or _default_img_size(splits, config.model, shards.median_side if shards else None)
@@ -201,8 +204,15 @@ def _finish(trainer: Any, module: Any, data: Path | str, splits: DatasetSplits, 
                      "duration_s": round(time.perf_counter() - clock, 1),
                      "history": read_history(run_dir / "logs")},
     }
-    temperature = fit_temperature(*_logits_and_labels(module.model.cpu().eval(), val_loader))
+    val_logits, val_labels = _logits_and_labels(module.model.cpu().eval(), val_loader)
+    temperature = fit_temperature(val_logits, val_labels)
     meta["calibration"] = {"temperature": temperature, "fitted_on": "val", "method": "temperature scaling"}
+    if config.target_sensitivity is not None:
+        meta["decision"] = operating_point(torch.softmax(val_logits / temperature, 1).numpy(), val_labels.numpy(),
+                                           splits.classes, config.target_sensitivity, config.positive_class,
+                                           "val" if splits.val else "train")
+        status("operating threshold: {positive_class} when its probability >= {threshold:.4g} (val sensitivity "
+               "{sensitivity:.3f}, specificity {specificity:.3f})".format(**meta["decision"]))
     predictor = Predictor(module.model, meta)
 
     split_name = "test" if splits.test else "val"
