@@ -140,14 +140,17 @@ class Classifier:
 
     def evaluate(self, data: str | Path | Sequence[tuple[Path, str]] | EvalData, out_dir: str | Path | None = None,
                  batch_size: int = 64, progress: Callable[[int], None] | None = None, *, split: str | None = None,
-                 allow_train_images: bool = False) -> dict[str, Any]:
+                 allow_train_images: bool = False, task: str | None = None,
+                 positive_class: str | None = None) -> dict[str, Any]:
         """Accuracy, top-5, per-class P/R/F1, macro-F1, balanced accuracy, confusion matrix, ECE.
 
         Training images are never scored unnoticed: ``data`` that is the dataset the model was
         trained on gives its recorded test split (val when there was none; ``split`` picks
         train, val, test or all), and other data holding training images raises
         :class:`~sightkit.errors.DataError` unless ``allow_train_images``. The report says which
-        images it scored (``split``, ``n``, ``scored``) and lists ``notes``.
+        images it scored (``split``, ``n``, ``scored``) and lists ``notes``. With two classes or
+        ``task="medical"`` it adds ``medical``: sensitivity, specificity, PPV, NPV and AUROC with
+        bootstrap 95% intervals for ``positive_class`` (:mod:`sightkit.tasks.classify.medical`).
 
         Example:
             >>> clf.evaluate("data/flowers")["scored"]  # doctest: +SKIP
@@ -157,7 +160,7 @@ class Classifier:
 
         if not isinstance(data, EvalData):
             data = choose_eval_data(self.bundle_ref, data, split, allow_train_images)
-        return evaluate(self.predictor, data, out_dir, batch_size, progress)
+        return evaluate(self.predictor, data, out_dir, batch_size, progress, task=task, positive_class=positive_class)
 
     @property
     def bundle_ref(self) -> Path | dict[str, Any]:
