@@ -1,4 +1,4 @@
-"""``sightkit serve``: the REST API and web page over classifiers, a face gallery, an upscaler, an inpainter and a detector."""
+"""``sightkit serve``: the REST API and web page over classifiers, a face gallery, an upscaler, an inpainter, a detector and a search catalogue."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ def serve(
     inpainter: Optional[str] = typer.Option(None, "--inpainter", metavar="NAME_OR_BUNDLE",
                                             help="Shipped inpainter (general, face) or an inpaint bundle."),
     detector: Optional[Path] = typer.Option(None, "--detector", metavar="BUNDLE", help="A detect bundle to serve."),
+    catalog: Optional[Path] = typer.Option(None, "--catalog", metavar="DB",
+                                           help="A search catalogue (from 'sightkit search index') to query."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; beyond loopback an API key is required."),
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port to listen on."),
     api_key: Optional[str] = typer.Option(None, "--api-key", envvar="SIGHTKIT_API_KEY", show_envvar=True,
@@ -45,7 +47,7 @@ def serve(
 
     config = ServeConfig(
         classifiers=_named_bundles(classifier or []), gallery=gallery, upscaler=upscaler, inpainter=inpainter,
-        detector=detector,
+        detector=detector, catalog=catalog,
         host=host, port=port, api_key=api_key, admin_key=admin_key, cors_origins=cors_origin or [],
         max_upload_mb=max_upload_mb, max_pixels=max_pixels, max_batch=max_batch, max_wait_ms=max_wait_ms,
         max_queue=max_queue, log_names=log_names)
@@ -93,8 +95,13 @@ def _check_models(config: object) -> None:
         if read_meta(config.detector)["task"] != "detect":
             raise BundleError(f"--detector {config.detector}: a {read_meta(config.detector)['task']} bundle, "
                               "not a detector")
-    if not (config.classifiers or config.gallery or config.upscaler or config.inpainter or config.detector):
-        status("note: no model given (--classifier, --gallery, --upscaler, --inpainter, --detector): "
+    if config.catalog is not None:
+        from sightkit.tasks.search.api import SearchIndex
+
+        SearchIndex.open(config.catalog).close()  # a catalogue, its model present and unchanged
+    if not (config.classifiers or config.gallery or config.upscaler or config.inpainter or config.detector
+            or config.catalog):
+        status("note: no model given (--classifier, --gallery, --upscaler, --inpainter, --detector, --catalog): "
                "only /healthz and the page will answer")
 
 
@@ -113,6 +120,8 @@ def _run(config: object) -> None:
         loaded.append(f"inpainter {config.inpainter}")
     if config.detector is not None:
         loaded.append(f"detector {config.detector}")
+    if config.catalog is not None:
+        loaded.append(f"search catalogue {config.catalog}")
     status(f"loading {', '.join(loaded) or 'nothing'}; page at http://{_url_host(config.host)}:{config.port}/, "
            "API docs at /docs")
     uvicorn.run(create_app(config), host=config.host, port=config.port, access_log=False, log_level="warning",

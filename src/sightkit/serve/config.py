@@ -32,6 +32,7 @@ class ServeConfig(BaseModel):
     upscaler: str | None = Field(None, description="shipped model name (default-x4, ...) or enhance bundle")
     inpainter: str | None = Field(None, description="shipped inpainting model (general, face) or inpaint bundle")
     detector: Path | None = Field(None, description="detect bundle")
+    catalog: Path | None = Field(None, description="search catalogue (SQLite) from 'sightkit search index'")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     api_key: str | None = Field(None, min_length=8, description="required in X-API-Key on /v1/* and /metrics")

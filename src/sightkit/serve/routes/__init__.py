@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sightkit.serve.routes import classify, detect, enhance, faces, inpaint
+from sightkit.serve.routes import classify, detect, enhance, faces, inpaint, search
 from sightkit.serve.task import ServedTask
 
-TASKS: tuple[ServedTask, ...] = (classify.TASK, faces.TASK, enhance.TASK, inpaint.TASK, detect.TASK)
+TASKS: tuple[ServedTask, ...] = (classify.TASK, faces.TASK, enhance.TASK, inpaint.TASK, detect.TASK, search.TASK)

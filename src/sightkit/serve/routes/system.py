@@ -22,14 +22,14 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/v1/models", tags=["service"], dependencies=[Depends(require_key)],
-            summary="What is loaded: classifiers, face gallery, upscaler, inpainter, detector, limits")
+            summary="What is loaded: classifiers, face gallery, upscaler, inpainter, detector, search catalogue, limits")
 async def models(request: Request) -> dict[str, Any]:
     state = request.app.state
     services, config = state.services, state.config
     described = {name: await service.describe() for name, service in services.items()}
     return {"classifiers": described.get("classify", []), "faces": described.get("faces"),
             "upscaler": described.get("enhance"), "inpainter": described.get("inpaint"),
-            "detector": described.get("detect"), "panels": list(services),
+            "detector": described.get("detect"), "search": described.get("search"), "panels": list(services),
             "limits": {"max_upload_bytes": config.max_upload_bytes, "max_pixels": config.max_pixels,
                        "max_upscale_pixels": config.max_upscale_pixels,
                        "max_inpaint_pixels": config.max_inpaint_pixels},

@@ -144,6 +144,11 @@ class SearchIndex:
     def __len__(self) -> int:
         return self.store.count()
 
+    @property
+    def index_method(self) -> str:
+        """How queries are answered for the current catalogue: "exact" or "hnsw"."""
+        return self._current_index().method
+
     def pending(self, folder: str | Path) -> int:
         """How many images under ``folder`` are new or changed (what :meth:`update` would embed)."""
         return len(plan(self.store, _folder(folder))[0])
