@@ -23,15 +23,16 @@ if TYPE_CHECKING:
     from sightkit.tasks.enhance.inpaint.api import Inpainter
     from sightkit.tasks.face.api import FaceGallery
     from sightkit.tasks.generate.api import Generator
+    from sightkit.tasks.search.api import SearchIndex
 
-__all__ = ["Classifier", "Detector", "FaceGallery", "Generator", "Inpainter", "Upscaler", "__version__",
-           "set_threads"]
+__all__ = ["Classifier", "Detector", "FaceGallery", "Generator", "Inpainter", "SearchIndex", "Upscaler",
+           "__version__", "set_threads"]
 
 
 _LAZY = {"Classifier": "sightkit.tasks.classify.api", "Detector": "sightkit.tasks.detect.api",
          "FaceGallery": "sightkit.tasks.face.api",
          "Generator": "sightkit.tasks.generate.api", "Inpainter": "sightkit.tasks.enhance.inpaint.api",
-         "Upscaler": "sightkit.tasks.enhance.api"}
+         "SearchIndex": "sightkit.tasks.search.api", "Upscaler": "sightkit.tasks.enhance.api"}
 
 
 def __getattr__(name: str) -> Any:
