@@ -63,6 +63,13 @@ def train(
     hflip: bool = typer.Option(True, "--hflip/--no-hflip", help="Random horizontal flips (turn off for text, digits)."),
     balance: bool = typer.Option(False, "--balance", help="Class-balanced loss weights (inverse class frequency) for "
                                                           "imbalanced data."),
+    target_sensitivity: Optional[float] = typer.Option(
+        None, min=0.0, max=1.0, help="Choose the positive class's decision threshold on the validation split for "
+                                     "this sensitivity (e.g. 0.95) and store it in the bundle; predict and evaluate "
+                                     "use it. \\[default: argmax]"),
+    positive_class: Optional[str] = typer.Option(
+        None, help="The class that is the finding, for --target-sensitivity. \\[default: a class named like "
+                   "pneumonia, abnormal, positive, ... (see docs/recipes/medical.md), else the second class]"),
     patience: Optional[int] = typer.Option(None, help="Stop early after N epochs without a val accuracy gain. "
                                                       "\\[default: off]"),
     max_minutes: Optional[float] = typer.Option(None, help="Stop training after this many minutes. "
@@ -97,6 +104,10 @@ def train(
         options["weights"] = str(weights)
     if generator is not None:
         options["generator"] = str(generator)
+    if target_sensitivity is not None:
+        options["target_sensitivity"] = target_sensitivity
+    if positive_class is not None:
+        options["positive_class"] = positive_class
     if (data is None) == (shards is None):
         raise ConfigError("give DATA (a folder, manifest or shard folder) or --shards URL, not both")
     clf = Classifier.train(shards or data, model if was_given(ctx, "model") else None, out=out, resume=resume,
@@ -107,10 +118,14 @@ def train(
     training = clf.meta.get("training", {})
     if json_out:
         print_json({"bundle": str(clf.path), "epochs_run": training.get("epochs_run"),
-                    "stopped": training.get("stopped"), **_headline(report)})
+                    "stopped": training.get("stopped"), **_headline(report), **_medical_summary(report)})
         return
     _print_metrics(report, title=f"held out: {report.get('scored', '')}")
     typer.echo(f"model bundle: {clf.path}\nreport: {report.get('report_html')}")
+
+
+class Task(str, Enum):
+    medical = "medical"
 
 
 class Split(str, Enum):
@@ -132,6 +147,12 @@ def evaluate(
     allow_train_images: bool = typer.Option(False, "--allow-train-images",
                                             help="Score DATA even when it holds training images (the metrics then "
                                                  "overstate accuracy on new images)."),
+    task: Optional[Task] = typer.Option(None, help="medical: sensitivity, specificity, PPV, NPV and AUROC with "
+                                                   "95% bootstrap intervals (one class against the rest). "
+                                                   "\\[default: medical metrics for two classes]"),
+    positive_class: Optional[str] = typer.Option(None, help="The class that is the finding. \\[default: the "
+                                                            "bundle's, else a class named like pneumonia, abnormal, "
+                                                            "positive, ..., else the second class]"),
     out: Optional[Path] = typer.Option(None, help="Report folder. \\[default: report-DATA beside BUNDLE]"),
     batch_size: int = typer.Option(64, min=1, help="Batch size."),
     json_out: bool = typer.Option(False, "--json", help="Print metrics as JSON."),
@@ -149,7 +170,8 @@ def evaluate(
     status(f"scoring the {chosen.describe()}")
     out = out or bundle.parent / f"report-{data.stem}"
     with progress_bar("evaluating", len(chosen.pairs), enabled=not json_out and err_console.is_terminal) as advance:
-        report = clf.evaluate(chosen, out, batch_size=batch_size, progress=advance)
+        report = clf.evaluate(chosen, out, batch_size=batch_size, progress=advance,
+                              task=task.value if task else None, positive_class=positive_class)
     if json_out:
         print_json(report)
         return
@@ -197,6 +219,10 @@ def predict(
 
         bundle = cached_onnx(bundle, status)
     clf = Classifier.load(bundle, backend=backend.value if backend else None)
+    decision = clf.meta.get("decision")
+    if decision:
+        status(f"decision: {decision['positive_class']} when its probability >= {decision['threshold']:.4g} (chosen "
+               f"for sensitivity {decision['target_sensitivity']:g} on the {decision['chosen_on']} split)")
     if out is not None:
         from sightkit.cli._batch import predict_into_file
 
@@ -292,6 +318,14 @@ def _print_metrics(report: dict, title: str) -> None:
         if key in ("split", "report_html"):
             continue
         table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    medical = report.get("medical")
+    if medical:
+        for name in ("sensitivity", "specificity", "ppv", "npv", "auroc"):
+            value, interval = medical[name]["value"], medical[name]["ci95"]
+            shown = "n/a" if value is None else f"{value:.4f}"
+            table.add_row(name, shown + (f" (95% CI {interval[0]:.4f}-{interval[1]:.4f})" if interval else ""))
+        table.add_row("positive class", medical["positive_class"])
+        table.add_row("decision", medical["decision"])
     console = Console()
     console.print(title, highlight=False, soft_wrap=True)
     console.print(table)
@@ -320,6 +354,14 @@ def _print_predictions(results: list[Prediction], top_k: int) -> None:
 
 def _prediction_lines(result: Prediction) -> list[str]:
     """The label and its probability, then the other top-k candidates (all of them after 'unknown')."""
-    decided = result.label == result.topk[0][0]  # else "unknown": below --min-confidence
+    from sightkit.tasks.classify.predict import UNKNOWN
+
+    decided = result.label != UNKNOWN or result.label in dict(result.topk)  # else below --min-confidence
     first = f"{result.label} {result.score:.3f}" if decided else result.label
-    return [first, *(f"  {label} {score:.3f}" for label, score in result.topk[1 if decided else 0:])]
+    return [first, *(f"  {label} {score:.3f}" for label, score in result.topk if not decided or label != result.label)]
+
+
+def _medical_summary(report: dict) -> dict:
+    """The medical metrics of a report without the ROC points, for ``train --json``."""
+    medical = report.get("medical")
+    return {"medical": {k: v for k, v in medical.items() if k != "roc"}} if medical else {}
