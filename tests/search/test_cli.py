@@ -57,3 +57,13 @@ def test_an_unreadable_image_exits_1_after_indexing_the_rest(cli, search_bundle:
     (catalogue / "bags" / "broken.jpg").write_bytes(b"no")
     code, out, err = cli("search", "index", search_bundle, catalogue, "--db", tmp_path / "c.db")
     assert code == 1 and "8 images" in out and "could not be read" in err
+
+
+def test_help_has_plain_metavars_and_fits_80_columns(cli, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    for action in ("index", "query", "remove"):
+        code, out, _ = cli("search", action, "--help")
+        assert code == 0
+        for bad in ("<bool>", "<list[", "<path>", "<int>", "{", "...."):
+            assert bad not in out, (action, bad)
+        assert max(len(line) for line in out.splitlines()) <= 80

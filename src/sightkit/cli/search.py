@@ -54,7 +54,7 @@ def index(
 
 @app.command()
 def query(
-    images: list[str] = typer.Argument(..., metavar="IMAGE...", help="Query images: files, folders or globs."),
+    images: list[str] = typer.Argument(..., metavar="IMAGE", help="Query images: files, folders or globs."),
     db: Path = DB,
     k: int = typer.Option(10, "-k", "--top-k", min=1, help="Results per query image."),
     bundle: Optional[Path] = typer.Option(None, "--bundle", help="The model to embed the queries with; it must be "
@@ -87,7 +87,7 @@ def query(
 
 @app.command()
 def remove(
-    paths: Optional[list[Path]] = typer.Argument(None, metavar="[PATH...]", help="Files or folders whose entries "
+    paths: Optional[list[Path]] = typer.Argument(None, metavar="PATH", help="Files or folders whose entries "
                                                                                  "to delete."),
     db: Path = DB,
     missing: bool = typer.Option(False, "--missing", help="Delete the entries of every file that no longer exists."),
