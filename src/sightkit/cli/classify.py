@@ -32,7 +32,7 @@ class OutputFormat(str, Enum):
 _CONFIG_OPTIONS = ("epochs", "batch_size", "img_size", "optimizer", "lr", "weight_decay", "warmup_epochs",
                    "label_smoothing", "mixup", "cutmix", "augment", "hflip", "patience", "max_minutes", "val_fraction",
                    "test_fraction", "seed", "device", "workers", "pretrained", "weights", "synthetic", "balance",
-                   "devices",
+                   "devices", "freeze_backbone", "backbone_lr_scale", "few_shot",
                    "num_nodes", "strategy")
 
 
@@ -87,6 +87,17 @@ def train(
                                     help="Start from timm's pretrained weights (downloaded once, then cached)."),
     weights: Optional[Path] = typer.Option(None, help="Local weights to start from (safetensors, torch state dict, "
                                                       "bundle)."),
+    init: Optional[Path] = typer.Option(None, metavar="BUNDLE_OR_CKPT",
+                                        help="Fine-tune from a classify bundle or a classify run's checkpoint: its "
+                                             "architecture, backbone and input size; its head too when the classes "
+                                             "are the same."),
+    freeze_backbone: bool = typer.Option(False, "--freeze-backbone", help="Train the classification layer alone "
+                                                                          "(BatchNorm statistics kept); needs --init."),
+    backbone_lr_scale: Optional[float] = typer.Option(None, help="Backbone learning rate as a share of --lr. "
+                                                                 "\\[default: 0.1 with --init, else 1]"),
+    few_shot: bool = typer.Option(False, "--few-shot", help="No training: a nearest-class-mean (prototype) "
+                                                            "classifier on the --init model's embeddings, for a "
+                                                            "handful of images per class."),
     synthetic: int = typer.Option(0, help="Generated images per class added to the training split (never to "
                                           "val/test); needs --generator."),
     generator: Optional[Path] = typer.Option(None, help="Class-conditional 'sightkit generate' bundle that "
@@ -102,6 +113,8 @@ def train(
     options = given_options(ctx, _CONFIG_OPTIONS)
     if weights is not None:
         options["weights"] = str(weights)
+    if init is not None:
+        options["init"] = str(init)
     if generator is not None:
         options["generator"] = str(generator)
     if target_sensitivity is not None:

@@ -53,6 +53,10 @@ class Classifier:
         from sightkit.tasks.classify.train import load_run_config, train
 
         run_dir = Path(out) if out is not None else None
+        if model is None and options.get("init") and not resume:
+            from sightkit.tasks.classify.transfer import init_model_name
+
+            model = init_model_name(options["init"])  # --init's architecture unless --model is given
         overrides = {**options, **({"model": model} if model else {})}
         if resume:
             if run_dir is None:

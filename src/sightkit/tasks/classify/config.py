@@ -50,6 +50,11 @@ class TrainConfig(BaseModel):
     strategy: Literal["auto", "ddp"] = Field("auto", description="Lightning strategy; ddp also for torchrun/SLURM")
     synthetic: int = Field(0, ge=0, description="generated images per class added to the training split")
     generator: str | None = Field(None, description="class-conditional generate bundle that --synthetic samples")
+    # transfer and few-shot (tasks/classify/transfer.py, fewshot.py)
+    init: str | None = Field(None, description="classify bundle or run checkpoint to start from")
+    freeze_backbone: bool = Field(False, description="train the classification layer alone")
+    backbone_lr_scale: float | None = Field(None, gt=0, description="backbone lr / lr; default 0.1 with init, else 1")
+    few_shot: bool = Field(False, description="prototype classifier on the init model's embeddings; no training")
     # medical operating point (tasks/classify/medical.py)
     target_sensitivity: float | None = Field(None, gt=0, le=1, description="threshold chosen on val for this "
                                                                           "sensitivity, stored in the bundle")
@@ -76,4 +81,18 @@ def make_config(**options: Any) -> TrainConfig:
                           "'sightkit generate' bundle)")
     if config.generator and not config.synthetic:
         raise ConfigError("--generator is used only with --synthetic N (generated images per class)")
+    _check_transfer(config)
     return config
+
+
+def _check_transfer(config: TrainConfig) -> None:
+    """The option combinations of ``--init``, ``--freeze-backbone`` and ``--few-shot`` that make sense."""
+    if config.init and (config.weights or config.pretrained):
+        raise ConfigError("--init already gives the starting weights; drop --weights / --pretrained")
+    if config.freeze_backbone and not (config.init or config.weights or config.pretrained):
+        raise ConfigError("--freeze-backbone trains the head alone, so the backbone must be trained already: "
+                          "give --init BUNDLE (or --weights / --pretrained)")
+    if config.few_shot and not config.init:
+        raise ConfigError("--few-shot builds class prototypes from a trained model's embeddings: give --init BUNDLE")
+    if config.few_shot and (config.freeze_backbone or config.backbone_lr_scale is not None):
+        raise ConfigError("--few-shot trains nothing; drop --freeze-backbone / --backbone-lr-scale")

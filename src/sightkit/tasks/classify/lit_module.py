@@ -11,6 +11,7 @@ from torchvision.transforms import v2
 
 from sightkit.engine.schedule import warmup_cosine
 from sightkit.tasks.classify.config import TrainConfig
+from sightkit.tasks.classify.transfer import backbone_lr_scale, backbone_norms_eval, parameter_groups
 
 
 class ClassificationModule(pl.LightningModule):
@@ -57,13 +58,13 @@ class ClassificationModule(pl.LightningModule):
         self.val_balanced_acc.update(logits, labels)
         self.log("val_balanced_acc", self.val_balanced_acc, on_epoch=True)
 
+    def on_train_epoch_start(self) -> None:
+        if self.config.freeze_backbone:  # Lightning's train() each epoch would update the BatchNorm statistics
+            backbone_norms_eval(self.model)
+
     def configure_optimizers(self) -> dict:
         cfg = self.config
-        decay, no_decay = [], []
-        for param in self.model.parameters():
-            if param.requires_grad:
-                (no_decay if param.ndim <= 1 else decay).append(param)
-        groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        groups = parameter_groups(self.model, cfg.lr, cfg.weight_decay, backbone_lr_scale(cfg))
         if cfg.optimizer == "sgd":
             optimizer = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
         else:

@@ -44,6 +44,7 @@ from sightkit.tasks.classify.medical import operating_point, positive_index
 from sightkit.tasks.classify.model import (check_model_options, create_model, default_normalization, is_builtin,
                                            native_input_size)
 from sightkit.tasks.classify.splits import RECORD_FILE, record_dataset
+from sightkit.tasks.classify.transfer import check_init, prepare_start
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ def train(data: Path | str, config: TrainConfig, run_dir: Path | None = None, *,
     from sightkit.engine.trainer import resolve_accelerator
 
     check_model_options(config.model, config.pretrained, config.weights)
+    config = check_init(config)  # --init: its architecture and input size
     resolve_accelerator(config.device)
     check_distributed_options(config.devices, config.num_nodes, config.strategy, config.batch_size,
                               run_dir_given=run_dir is not None)
@@ -110,6 +112,10 @@ def train(data: Path | str, config: TrainConfig, run_dir: Path | None = None, *,
 
             splits = add_synthetic(splits, config.generator, config.synthetic, run_dir / "synthetic", config.seed,
                                    status)
+        if config.few_shot:
+            from sightkit.tasks.classify.fewshot import train_few_shot
+
+            return train_few_shot(data, splits, config, run_dir, status)
         return _train(data, splits, config, run_dir, resume=resume, progress=progress, status=status, shards=shards)
 
 
@@ -143,6 +149,7 @@ def _train(data: Path | str, splits: DatasetSplits, config: TrainConfig, run_dir
     pl.seed_everything(config.seed, verbose=False)
     model = create_model(config.model, len(splits.classes), channels, pretrained=config.pretrained,
                          weights=config.weights)
+    prepare_start(model, config, splits.classes, channels, status)  # --init, --freeze-backbone
 
     train_tf = build_train_transform(config.augment, mean, std, size=size, hflip=config.hflip)
     train_ds = (ShardDataset(shards, "train", DecodeBytes(mode, size, train_tf), seed=config.seed) if shards
@@ -157,7 +164,8 @@ def _train(data: Path | str, splits: DatasetSplits, config: TrainConfig, run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     if is_launch_rank_zero():
         atomic_write_text(run_dir / CONFIG_FILE, json.dumps(
-            {"data": str(data), "config": config.model_dump(), "img_size": size, "channels": channels}, indent=2))
+            {"data": str(data), "config": config.model_dump(), "img_size": size, "channels": channels,
+             "classes": splits.classes}, indent=2))
         atomic_write_text(run_dir / "splits.json", json.dumps(
             {name: [str(s.path) for s in getattr(splits, name)] for name in ("train", "val", "test")}))
 
