@@ -42,16 +42,20 @@ def dicom_data(tmp_path: Path, pattern_maker) -> Path:
     return tmp_path / "data"
 
 
-def test_dicom_training_with_a_target_sensitivity_then_evaluate_and_predict(cli, dicom_data: Path,
-                                                                             tmp_path: Path) -> None:
+def test_dicom_training_with_a_target_sensitivity_then_evaluate_and_predict(cli, dicom_data: Path, tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     run = tmp_path / "run"
+    monkeypatch.setenv("SIGHTKIT_DICOM_WINDOW", "minmax")  # recorded in the bundle, used by evaluate and predict
     code, out, err = cli("classify", "train", dicom_data, "--model", "skcnn_tiny", "--epochs", "2", "--batch-size",
                          "8", "--target-sensitivity", "0.9", "--positive-class", "bright", "--out", run, "--json",
                          "--no-progress")
     assert code == 0, err
     trained = json.loads(out)
     assert trained["medical"]["positive_class"] == "bright" and "roc" not in trained["medical"]
-    decision = json.loads((run / "model" / "bundle.json").read_text())["decision"]
+    meta = json.loads((run / "model" / "bundle.json").read_text())
+    decision = meta["decision"]
+    assert meta["preprocessing"]["dicom_window"] == "minmax"
+    monkeypatch.delenv("SIGHTKIT_DICOM_WINDOW")
     assert decision["positive_class"] == "bright" and decision["target_sensitivity"] == 0.9
     assert decision["sensitivity"] >= 0.9 and 0.0 <= decision["threshold"] <= 1.0
 

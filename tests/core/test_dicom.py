@@ -12,10 +12,11 @@ pydicom = pytest.importorskip("pydicom")
 from pydicom.dataset import Dataset, FileMetaDataset  # noqa: E402
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid  # noqa: E402
 
-from sightkit.core.dicom import WINDOW_ENV_VAR, WINDOW_PRESETS, dicom_array, read_dataset  # noqa: E402
+from sightkit.core.dicom import (WINDOW_ENV_VAR, WINDOW_PRESETS, dicom_array, read_dataset,  # noqa: E402
+                                 window_setting)
 from sightkit.core.images import is_grayscale, is_image_file, load_image, peek  # noqa: E402
 from sightkit.data.discover import discover  # noqa: E402
-from sightkit.errors import ImageError  # noqa: E402
+from sightkit.errors import ConfigError, ImageError  # noqa: E402
 
 PATIENT_NAME, PATIENT_ID, BIRTH_DATE = "Doe^Jane", "PID-918273", "19610203"
 
@@ -99,6 +100,16 @@ def test_window_presets_and_their_order(tmp_path: Path, monkeypatch: pytest.Monk
     assert _unit(no_window).min() == 0.0 and _unit(no_window).max() == 1.0  # min-max
     with pytest.raises(ImageError, match="lung, soft, bone, brain"):
         load_image(path, window="liver")
+
+
+def test_the_configured_window_is_what_a_bundle_records(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(WINDOW_ENV_VAR, raising=False)
+    assert window_setting() == {}
+    monkeypatch.setenv(WINDOW_ENV_VAR, "lung")
+    assert window_setting() == {"dicom_window": "lung"}
+    monkeypatch.setenv(WINDOW_ENV_VAR, "lungs")
+    with pytest.raises(ConfigError, match="SIGHTKIT_DICOM_WINDOW='lungs': use one of lung"):
+        window_setting()
 
 
 def test_multi_frame_gives_the_middle_frame_or_the_one_asked_for(tmp_path: Path, ramp: np.ndarray) -> None:

@@ -41,7 +41,7 @@ from typing import Any, BinaryIO, TypeVar
 
 import numpy as np
 
-from sightkit.errors import ImageError
+from sightkit.errors import ConfigError, ImageError
 
 # The window of DICOM files when the caller names none (a preset, "C,W", auto or minmax), for
 # command lines and services that load images deep inside (like SIGHTKIT_THREADS).
@@ -185,6 +185,26 @@ def dicom_array(ds: Any, name: str, window: str | None = None, frame: int | None
     if _photometric(ds) == "MONOCHROME1":
         unit = 1.0 - unit
     return unit.astype(np.float32)
+
+
+def window_setting() -> dict[str, str]:
+    """``{"dicom_window": value}`` when ``SIGHTKIT_DICOM_WINDOW`` is set, else ``{}``: what a bundle records.
+
+    A model trained on windowed DICOM must see the same window at prediction time, so training
+    stores the setting in the bundle's preprocessing and the predictor passes it to the loader.
+
+    Example:
+        >>> window_setting()   # doctest: +SKIP
+        {'dicom_window': 'lung'}
+    """
+    value = os.environ.get(WINDOW_ENV_VAR)
+    if not value:
+        return {}
+    try:
+        parse_window(value)  # a bad setting fails before training, not at the first DICOM file
+    except ImageError as err:
+        raise ConfigError(f"{WINDOW_ENV_VAR}={value!r}: {str(err).split(': ', 1)[1]}") from None
+    return {"dicom_window": value}
 
 
 def dicom_to_uint8(unit: np.ndarray) -> np.ndarray:

@@ -56,7 +56,7 @@ class Prediction:
     threshold: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form: ``{"path", "label", "score", "topk": [{"label", "score"}]}`` (+ ``threshold``, ``error``)."""
+        """JSON-ready: ``{"path", "label", "score", "topk": [{"label", "score"}]}``, plus ``threshold``, ``error`` if set."""
         data = asdict(self)
         data["topk"] = [{"label": label, "score": score} for label, score in self.topk]
         for key in ("error", "threshold"):
@@ -79,6 +79,7 @@ class Predictor:
         self.classes: list[str] = list(meta["classes"])
         self.mode: str = prep["mode"]
         self.size: int = int(prep["size"])
+        self.dicom_window: str | None = prep.get("dicom_window")  # SIGHTKIT_DICOM_WINDOW of the training run
         self.temperature = float(meta.get("calibration", {}).get("temperature", 1.0))
         decision = meta.get("decision") or {}
         self.threshold: float | None = decision.get("threshold")
@@ -113,7 +114,7 @@ class Predictor:
 
     def decode(self, source: ImageSource) -> torch.Tensor:
         """One image source -> the uint8 CHW tensor at the model's size (before normalisation)."""
-        return to_model_size(load_image(source, self.mode), self.size)
+        return to_model_size(load_image(source, self.mode, window=self.dicom_window), self.size)
 
     @torch.inference_mode()
     def logits(self, batch: torch.Tensor) -> torch.Tensor:
