@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader
 from sightkit.core.bundle import save_bundle
 from sightkit.core.fileio import atomic_write_text
 from sightkit.core.folders import removed_on_failure
+from sightkit.core.dicom import window_setting
 from sightkit.core.images import peek
 from sightkit.data.dataset import ImageDataset
 from sightkit.data.discover import DatasetSplits, discover
@@ -91,6 +92,7 @@ def train(data: Path | str, config: TrainConfig, run_dir: Path | None = None, *,
     from sightkit.engine.trainer import resolve_accelerator
 
     check_model_options(config.model, config.pretrained, config.weights)
+    window_setting()  # a bad SIGHTKIT_DICOM_WINDOW fails before any data is read
     config = check_init(config)  # --init: its architecture and input size
     resolve_accelerator(config.device)
     check_distributed_options(config.devices, config.num_nodes, config.strategy, config.batch_size,
@@ -204,7 +206,7 @@ def _finish(trainer: Any, module: Any, data: Path | str, splits: DatasetSplits, 
         "architecture": {"name": config.model, "in_chans": channels, "num_classes": len(splits.classes)},
         "classes": splits.classes,
         "preprocessing": {"size": size, "mode": mode, "channels": channels, "mean": mean, "std": std,
-                          "resize": "shorter side to size (bilinear, antialiased), centre crop"},
+                          "resize": "shorter side to size (bilinear, antialiased), centre crop", **window_setting()},
         "training": {"config": config.model_dump(), "data": _data_name(data), "epochs_run": trainer.current_epoch,
                      "stopped": stopped, "splits": splits.summary(),
                      f"best_{monitored_metric(config)}": _best_score(trainer),
