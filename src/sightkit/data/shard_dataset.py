@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+from torch.utils.data import DataLoader, IterableDataset, Sampler, get_worker_info
 
 from sightkit.core.images import load_image
 from sightkit.data.discover import DatasetSplits, Sample
@@ -132,6 +132,13 @@ class ShardDataset(IterableDataset):
 class EpochLoader(DataLoader):
     """A DataLoader that tells its :class:`ShardDataset` the epoch before each pass (workers get a copy then).
 
+    Without a trainer the epochs count from ``start_epoch``, one per pass. Lightning calls
+    ``set_epoch`` on a loader's sampler before every epoch with the epoch it is at, restored from
+    the checkpoint when a run resumes; this loader's (batch) sampler takes it, so a run resumed
+    at epoch ``e`` reads the shards in epoch ``e``'s order, as the uninterrupted run did.
+    Lightning asks for the first epoch's iterator before it calls ``set_epoch``, so a pass starts
+    (fixes its epoch and starts its workers) at its first batch, not when its iterator is made.
+
     Example:
         >>> loader = EpochLoader(ShardDataset(manifest, "train", decode, batch_size=32), batch_size=32)  # doctest: +SKIP
     """
@@ -139,11 +146,48 @@ class EpochLoader(DataLoader):
     def __init__(self, dataset: ShardDataset, *args: Any, start_epoch: int = 0, **kwargs: Any) -> None:
         super().__init__(dataset, *args, **kwargs)
         self.next_epoch = start_epoch
+        if self.batch_sampler is not None:  # where Lightning looks for set_epoch (the sampler itself is fixed)
+            self.batch_sampler.sampler = _EpochSignal(self)
 
-    def __iter__(self):  # noqa: ANN204  (DataLoader's iterator types are private)
+    def __iter__(self) -> Iterator[Any]:
+        return _EpochPass(self)
+
+    def start_pass(self) -> Iterator[Any]:
+        """Fix the epoch of the next pass in the dataset and start it (DataLoader's own iterator)."""
         self.dataset.set_epoch(self.next_epoch)
         self.next_epoch += 1
         return super().__iter__()
+
+
+class _EpochPass:
+    """One pass of an :class:`EpochLoader`, started at its first batch."""
+
+    def __init__(self, loader: EpochLoader) -> None:
+        self.loader = loader
+        self._batches: Iterator[Any] | None = None
+
+    def __iter__(self) -> _EpochPass:
+        return self
+
+    def __next__(self) -> Any:
+        if self._batches is None:
+            self._batches = self.loader.start_pass()
+        return next(self._batches)
+
+
+class _EpochSignal(Sampler):
+    """The endless sampler of an iterable dataset, plus the ``set_epoch`` that Lightning calls."""
+
+    def __init__(self, loader: EpochLoader) -> None:
+        self.loader = loader
+
+    def __iter__(self) -> Iterator[None]:
+        while True:
+            yield None
+
+    def set_epoch(self, epoch: int) -> None:
+        """The next pass of the loader is epoch ``epoch``."""
+        self.loader.next_epoch = epoch
 
 
 def read_shard(url: str) -> Iterator[tuple[str, str, bytes, int]]:
