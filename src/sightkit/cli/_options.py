@@ -45,3 +45,12 @@ def command_line(ctx: typer.Context, fallback: Sequence[str] = ()) -> str:
     name = words[-1] if words else ""
     arguments = sys.argv[sys.argv.index(name) + 1:] if name in sys.argv else list(fallback)
     return " ".join(["sightkit", *words]) + " " + shlex.join(arguments)
+
+
+# Help of the multi-process options every train command shares (see sightkit.engine.distributed).
+DEVICES_HELP = ("Processes per node (one per GPU, or CPU processes); above 1 trains with DDP and needs --out. "
+                "--batch-size stays the global batch.")
+NUM_NODES_HELP = "Machines of a multi-node run (torchrun or SLURM start the processes)."
+STRATEGY_HELP = "auto or ddp (gloo on the CPU, NCCL on GPUs)."
+SYNC_BATCHNORM_HELP = ("Batch-norm statistics over the global batch, all processes together (SyncBatchNorm; GPUs "
+                       "only).")

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from sightkit.cli._options import command_line, given_options
+from sightkit.cli._options import (DEVICES_HELP, NUM_NODES_HELP, STRATEGY_HELP, SYNC_BATCHNORM_HELP, command_line,
+                                   given_options)
 from sightkit.cli._output import print_json, progress_bar, status
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ app = typer.Typer(help="Object detection: train on VOC / COCO / YOLO boxes, eval
 # (literals, so that `sightkit --help` does not import pydantic; a test compares them).
 _CONFIG_OPTIONS = ("model", "image_size", "batch_size", "epochs", "lr", "weight_decay", "warmup_steps", "scale_range",
                    "color_jitter", "val_fraction", "strict", "max_minutes", "max_cpu_minutes", "seed",
-                   "device")
+                   "device", "devices", "num_nodes", "strategy", "sync_batchnorm")
 _DRAWN_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP"}
 
 
@@ -52,6 +53,10 @@ def train(
                                                                "fair limit on a shared machine. \\[default: none]"),
     seed: int = typer.Option(0, help="Random seed."),
     device: str = typer.Option("auto", help="Device: auto, cpu or cuda."),
+    devices: int = typer.Option(1, help=DEVICES_HELP),
+    num_nodes: int = typer.Option(1, help=NUM_NODES_HELP),
+    strategy: str = typer.Option("auto", help=STRATEGY_HELP),
+    sync_batchnorm: bool = typer.Option(False, "--sync-batchnorm", help=SYNC_BATCHNORM_HELP),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
 ) -> None:
@@ -59,12 +64,15 @@ def train(
     from sightkit.engine.quiet import quiet_libraries
 
     quiet_libraries()
+    from sightkit.engine.distributed import is_launch_rank_zero
     from sightkit.tasks.detect.api import Detector
 
     given = given_options(ctx, _CONFIG_OPTIONS)
     command = command_line(ctx)
     result = Detector.train(data, out=out, weights=weights, resume=resume, progress=progress, status=status,
                             command=command, **given)
+    if not is_launch_rank_zero():  # another process of a DDP run: rank 0 prints the result
+        return
     training = result.meta["training"]
     summary = {"bundle": str(result.bundle), **result.meta["metrics"],
                **{k: training[k] for k in ("epochs_run", "stop_reason", "minutes", "cpu_minutes") if k in training}}

@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from sightkit.cli import inpaint as inpaint_commands
-from sightkit.cli._options import command_line, given_options
+from sightkit.cli._options import DEVICES_HELP, NUM_NODES_HELP, STRATEGY_HELP, command_line, given_options
 from sightkit.cli._output import print_json, progress_bar, status
 
 app = typer.Typer(help="Super-resolution (upscaling) and inpainting (filling masked regions): train, evaluate, run.",
@@ -23,7 +23,7 @@ app = typer.Typer(help="Super-resolution (upscaling) and inpainting (filling mas
 _CONFIG_OPTIONS = ("scale", "arch", "color", "degradation", "patch", "batch_size", "steps", "epochs", "lr",
                    "gan_epochs", "gan_lr", "pixel_weight", "perceptual_weight", "adversarial_weight", "feature_net",
                    "feature_layer", "disc_features", "disc_warmup_steps", "val_fraction", "max_minutes", "seed",
-                   "device")
+                   "device", "devices", "num_nodes", "strategy")
 
 
 @app.command()
@@ -60,6 +60,9 @@ def train(
                                                            "\\[default: no limit]"),
     seed: int = typer.Option(0, help="Random seed."),
     device: str = typer.Option("auto", help="Device: auto, cpu or cuda."),
+    devices: int = typer.Option(1, help=DEVICES_HELP),
+    num_nodes: int = typer.Option(1, help=NUM_NODES_HELP),
+    strategy: str = typer.Option("auto", help=STRATEGY_HELP),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
 ) -> None:
@@ -67,6 +70,7 @@ def train(
     from sightkit.engine.quiet import quiet_libraries
 
     quiet_libraries()
+    from sightkit.engine.distributed import is_launch_rank_zero
     from sightkit.tasks.enhance.api import Upscaler
 
     given = given_options(ctx, _CONFIG_OPTIONS)
@@ -76,6 +80,8 @@ def train(
     command = command_line(ctx)
     result = Upscaler.train(data, out=out, init=init, resume=resume, progress=progress, status=status,
                             command=command, **given)
+    if not is_launch_rank_zero():  # another process of a DDP run: rank 0 prints the result
+        return
     summary = {"bundles": {k: str(v) for k, v in result.bundles.items()}, **_headline(result.report)}
     if json_out:
         print_json(summary)

@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from sightkit.cli._options import command_line, given_options
+from sightkit.cli._options import (DEVICES_HELP, NUM_NODES_HELP, STRATEGY_HELP, SYNC_BATCHNORM_HELP, command_line,
+                                   given_options)
 from sightkit.cli._output import print_json, progress_bar, status
 
 app = typer.Typer(help="Train GANs that synthesise images (per class or not), sample and evaluate them.",
@@ -16,7 +17,8 @@ app = typer.Typer(help="Train GANs that synthesise images (per class or not), sa
 # The options of `train` that are TrainConfig fields; their defaults below are TrainConfig's
 # (literals, so that `sightkit --help` does not import pydantic; a test compares them).
 _CONFIG_OPTIONS = ("conditional", "size", "z_dim", "width", "disc_width", "batch_size", "epochs", "lr_g", "lr_d",
-                   "ema_decay", "mode_seeking", "diffaugment", "collapse_ratio", "max_minutes", "seed", "device")
+                   "ema_decay", "mode_seeking", "diffaugment", "collapse_ratio", "max_minutes", "seed", "device", "devices", "num_nodes", "strategy",
+                   "sync_batchnorm")
 _DATA_HELP = "Folder of class subfolders (or of images, for --unconditional), or 'digits' (scikit-learn digits)."
 
 
@@ -49,6 +51,10 @@ def train(
     max_minutes: Optional[float] = typer.Option(None, help="Stop after this many minutes. \\[default: no limit]"),
     seed: int = typer.Option(0, help="Random seed."),
     device: str = typer.Option("auto", help="Device: auto, cpu or cuda."),
+    devices: int = typer.Option(1, help=DEVICES_HELP),
+    num_nodes: int = typer.Option(1, help=NUM_NODES_HELP),
+    strategy: str = typer.Option("auto", help=STRATEGY_HELP),
+    sync_batchnorm: bool = typer.Option(False, "--sync-batchnorm", help=SYNC_BATCHNORM_HELP),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
 ) -> None:
@@ -56,11 +62,14 @@ def train(
     from sightkit.engine.quiet import quiet_libraries
 
     quiet_libraries()
+    from sightkit.engine.distributed import is_launch_rank_zero
     from sightkit.tasks.generate.api import Generator
 
     given = given_options(ctx, _CONFIG_OPTIONS)
     gen = Generator.train(data, out=out, resume=resume, progress=progress and not json_out, status=status,
                           command=command_line(ctx, [data]), **given)
+    if not is_launch_rank_zero():  # another process of a DDP run: rank 0 prints the result
+        return
     training = gen.meta["training"]
     summary = {"bundle": str(gen.path), "samples": str(Path(gen.path).parent / "samples"),
                "epochs_run": training["epochs_run"], "steps_run": training["steps_run"],

@@ -11,13 +11,14 @@ from typing import Optional
 
 import typer
 
-from sightkit.cli._options import command_line, given_options
+from sightkit.cli._options import DEVICES_HELP, NUM_NODES_HELP, STRATEGY_HELP, command_line, given_options
 from sightkit.cli._output import print_json, progress_bar, status
 
 # The options of `train-inpaint` that are InpaintConfig fields; their defaults below are
 # InpaintConfig's (literals, so that `sightkit --help` does not import pydantic; a test compares them).
 _CONFIG_OPTIONS = ("width", "patch", "batch_size", "steps", "epochs", "lr", "max_ratio", "scale_range", "val_fraction",
-                   "gan_epochs", "gan_lr", "adversarial_weight", "disc_warmup_steps", "max_minutes", "seed", "device")
+                   "gan_epochs", "gan_lr", "adversarial_weight", "disc_warmup_steps", "max_minutes", "seed", "device",
+                   "devices", "num_nodes", "strategy")
 _IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF",
                   ".tiff": "TIFF"}
 
@@ -47,6 +48,9 @@ def train_inpaint(
                                                            "\\[default: no limit]"),
     seed: int = typer.Option(0, help="Random seed."),
     device: str = typer.Option("auto", help="Device: auto, cpu or cuda."),
+    devices: int = typer.Option(1, help=DEVICES_HELP),
+    num_nodes: int = typer.Option(1, help=NUM_NODES_HELP),
+    strategy: str = typer.Option("auto", help=STRATEGY_HELP),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
 ) -> None:
@@ -54,12 +58,15 @@ def train_inpaint(
     from sightkit.engine.quiet import quiet_libraries
 
     quiet_libraries()
+    from sightkit.engine.distributed import is_launch_rank_zero
     from sightkit.tasks.enhance.inpaint.api import Inpainter
 
     given = given_options(ctx, _CONFIG_OPTIONS)
     command = command_line(ctx)
     result = Inpainter.train(data, out=out, init=init, resume=resume, progress=progress, status=status,
                              command=command, **given)
+    if not is_launch_rank_zero():  # another process of a DDP run: rank 0 prints the result
+        return
     training = result.meta.get("training", {})
     summary = {"bundles": {k: str(v) for k, v in result.bundles.items()},
                **{k: training[k] for k in ("best_val_hole_psnr", "last_val_hole_psnr", "minutes") if k in training}}

@@ -14,6 +14,11 @@ tells them apart before and after the process group exists:
 * :func:`on_rank_zero` runs the work after training (calibration, report, bundle) on rank 0
   only and hands its result to every rank.
 
+Every trainable task shares the same options (:class:`DistributedOptions`, a pydantic mixin of
+its config), checks them with :func:`check_distributed_options` before reading data, passes
+:func:`trainer_options` to the Trainer, silences the other ranks with :func:`rank_zero_status`
+and creates its run folder with :func:`run_folder`.
+
 Example:
     >>> batch = global_batch_share(64, trainer.world_size)  # doctest: +SKIP
     >>> result = on_rank_zero(trainer, lambda: write_bundle(...))  # doctest: +SKIP
@@ -22,8 +27,12 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, Field
 
 from sightkit.errors import ConfigError, SightkitError
 
@@ -34,6 +43,80 @@ STRATEGIES = ("auto", "ddp")
 _RANK_VARIABLES = ("RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
 
 T = TypeVar("T")
+
+SYNC_BATCHNORM_HELP = ("batch-norm statistics over the whole global batch, all processes together (Lightning's "
+                       "sync_batchnorm; GPUs only)")
+
+
+class DistributedOptions(BaseModel):
+    """The multi-process options of a task's training config (mixed into its pydantic model).
+
+    Example:
+        >>> class Config(DistributedOptions):
+        ...     epochs: int = 1
+        >>> Config(devices=2).strategy
+        'auto'
+    """
+
+    devices: int = Field(1, ge=1, description="processes (GPUs, or CPU processes) per node; DDP when above 1")
+    num_nodes: int = Field(1, ge=1, description="machines of a multi-node DDP run")
+    strategy: Literal["auto", "ddp"] = Field("auto", description="Lightning strategy; ddp also for torchrun/SLURM")
+
+
+def trainer_options(config: Any) -> dict[str, Any]:
+    """The keyword arguments of :func:`~sightkit.engine.trainer.build_trainer` that ``config`` sets for DDP.
+
+    ``sync_batchnorm`` is taken when the config has it (tasks whose models use batch norm).
+
+    Example:
+        >>> trainer_options(DistributedOptions(devices=2))
+        {'devices': 2, 'num_nodes': 1, 'strategy': 'auto', 'sync_batchnorm': False}
+    """
+    return {"devices": config.devices, "num_nodes": config.num_nodes, "strategy": config.strategy,
+            "sync_batchnorm": bool(getattr(config, "sync_batchnorm", False))}
+
+
+def rank_zero_status(status: Callable[[str], None]) -> Callable[[str], None]:
+    """``status`` in the process that speaks for the run (launch rank 0); a silent one in the others.
+
+    Example:
+        >>> rank_zero_status(print)("data: 10 images")  # in a plain process
+        data: 10 images
+    """
+    return status if is_launch_rank_zero() else _silent
+
+
+@contextmanager
+def run_folder(run_dir: Path, *, resume: bool = False) -> Iterator[Path]:
+    """Create ``run_dir``; rank 0 of a new run removes it again if training fails (see ``removed_on_failure``).
+
+    The other processes of a DDP run only make sure it exists: they never remove what rank 0 owns.
+
+    Example:
+        >>> with run_folder(Path("runs/x")) as folder:  # doctest: +SKIP
+        ...     train_into(folder)
+    """
+    from sightkit.core.folders import removed_on_failure
+
+    if resume or not is_launch_rank_zero():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        yield run_dir
+        return
+    with removed_on_failure(run_dir) as folder:
+        yield folder
+
+
+def check_sync_batchnorm(sync_batchnorm: bool, accelerator: str) -> None:
+    """Refuse ``--sync-batchnorm`` on the CPU: PyTorch's ``SyncBatchNorm`` runs on GPUs only.
+
+    Example:
+        >>> check_sync_batchnorm(True, "cpu")
+        Traceback (most recent call last):
+        sightkit.errors.ConfigError: --sync-batchnorm: PyTorch's SyncBatchNorm runs on GPUs only; on the CPU each process keeps its own batch-norm statistics (leave the option out)
+    """
+    if sync_batchnorm and accelerator == "cpu":
+        raise ConfigError("--sync-batchnorm: PyTorch's SyncBatchNorm runs on GPUs only; on the CPU each process "
+                          "keeps its own batch-norm statistics (leave the option out)")
 
 
 def launch_rank() -> int:
@@ -97,7 +180,7 @@ def global_batch_share(batch_size: int, world_size: int) -> int:
         16
         >>> global_batch_share(10, 4)
         Traceback (most recent call last):
-        sightkit.errors.ConfigError: --batch-size 10 is the global batch: it must be a multiple of the 4 processes (e.g. 12)
+        sightkit.errors.ConfigError: --batch-size 10 is the global batch: it must be a multiple of the 4 processes (e.g. 8)
     """
     if batch_size % world_size:
         suggestion = max(world_size, round(batch_size / world_size) * world_size)
@@ -131,3 +214,7 @@ def on_rank_zero(trainer: Any, work: Callable[[], T]) -> T:
     if not ok:
         raise SightkitError(f"rank 0 failed after training: {value}")
     return value
+
+
+def _silent(message: str) -> None:
+    """The status of the processes other than rank 0: they print nothing."""

@@ -56,6 +56,7 @@ class GanModule(pl.LightningModule):
         self.automatic_optimization = False
         self.generator, self.discriminator = generator, discriminator
         self.generator_ema = AveragedModel(generator, avg_fn=ema_with_warmup(ema_decay), use_buffers=True)
+        self.generator_ema.requires_grad_(False)  # averaged, never trained: DDP leaves it out of its gradients
         self.lr_g, self.lr_d, self.adversarial_weight = lr_g, lr_d, adversarial_weight
         self.disc_warmup_steps = disc_warmup_steps
         self.register_buffer("batches_seen", torch.zeros((), dtype=torch.long))
@@ -104,8 +105,8 @@ class GanModule(pl.LightningModule):
             self.untoggle_optimizer(opt_g)
             self.generator_ema.update_parameters(self.generator)
             for name, value in losses.items():
-                self.log(f"g_{name}", value, prog_bar=name == "pixel", on_step=True, on_epoch=True)
-            self.log("g_adv", adversarial, on_step=True, on_epoch=True)
+                self.log(f"g_{name}", value, prog_bar=name == "pixel", on_step=True, on_epoch=True, sync_dist=True)
+            self.log("g_adv", adversarial, on_step=True, on_epoch=True, sync_dist=True)
             sched_g.step()
 
         self.toggle_optimizer(opt_d)
@@ -117,8 +118,9 @@ class GanModule(pl.LightningModule):
         self.untoggle_optimizer(opt_d)
         sched_d.step()
         self.batches_seen += 1
-        self.log("d_loss", d_loss, prog_bar=True, on_step=True, on_epoch=True)
-        self.log("d_margin", (real_logits.mean() - fake_logits.mean()).detach(), on_step=False, on_epoch=True)
+        self.log("d_loss", d_loss, prog_bar=True, on_step=True, on_epoch=True, sync_dist=True)
+        self.log("d_margin", (real_logits.mean() - fake_logits.mean()).detach(), on_step=False, on_epoch=True,
+                 sync_dist=True)
 
     def configure_optimizers(self) -> tuple[list, list]:
         total = int(self.trainer.estimated_stepping_batches)
@@ -165,11 +167,28 @@ class GanSamples(pl.Callback):
 
 
 def build_gan_trainer(run_dir: str | Path, *, max_epochs: int, monitor: str, mode: str = "max", device: str = "auto",
-                      max_minutes: float | None = None, progress: bool = True) -> pl.Trainer:
-    """:func:`~sightkit.engine.trainer.build_trainer` plus the :class:`GanSamples` callback."""
+                      max_minutes: float | None = None, progress: bool = True, resuming: bool = False,
+                      **distributed: Any) -> pl.Trainer:
+    """:func:`~sightkit.engine.trainer.build_trainer` plus the :class:`GanSamples` callback.
+
+    ``distributed`` are build_trainer's ``devices``, ``num_nodes``, ``strategy`` and
+    ``sync_batchnorm`` (see :func:`~sightkit.engine.distributed.trainer_options`). Under DDP
+    Lightning wraps the whole module in one ``DistributedDataParallel``; with manual
+    optimisation it prepares the gradient reduction before each ``manual_backward``, so the
+    generator's and the discriminator's gradients are each averaged over the processes, every
+    process steps both optimisers alike, and the EMA generator, updated from identical weights,
+    stays identical on every process (buffers such as batch-norm statistics are broadcast from
+    rank 0 at each step).
+    """
+    from sightkit.engine.distributed import expected_world_size
     from sightkit.engine.trainer import build_trainer
 
+    world = expected_world_size(distributed.get("devices", 1), distributed.get("num_nodes", 1))
+    if distributed.get("strategy") == "ddp" or world > 1:
+        # Each optimiser's step backpropagates through one network while toggle_optimizer freezes the other:
+        # DDP must be told that some parameters get no gradient in a backward pass.
+        distributed["strategy"] = "ddp_find_unused_parameters_true"
     trainer = build_trainer(run_dir, max_epochs=max_epochs, monitor=monitor, mode=mode, device=device,
-                            max_minutes=max_minutes, progress=progress)
+                            max_minutes=max_minutes, progress=progress, resuming=resuming, **distributed)
     trainer.callbacks.append(GanSamples(Path(run_dir) / "samples"))
     return trainer

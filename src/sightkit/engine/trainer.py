@@ -21,7 +21,7 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProg
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from sightkit.engine.callbacks import Throughput
-from sightkit.engine.distributed import is_launch_rank_zero
+from sightkit.engine.distributed import check_sync_batchnorm, is_launch_rank_zero
 from sightkit.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -48,18 +48,20 @@ def mixed_precision(accelerator: str) -> str:
 def build_trainer(run_dir: str | Path, *, max_epochs: int, monitor: str, mode: str = "max",
                   device: str = "auto", patience: int | None = None, max_minutes: float | None = None,
                   progress: bool = True, resuming: bool = False, devices: int = 1, num_nodes: int = 1,
-                  strategy: str = "auto") -> pl.Trainer:
+                  strategy: str = "auto", sync_batchnorm: bool = False) -> pl.Trainer:
     """A Trainer that writes checkpoints and logs under ``run_dir``.
 
     ``resuming`` keeps the previous ``logs/metrics.csv`` (Lightning's CSV logger would delete it)
     by renaming it to ``metrics-upto-epoch-N.csv``. ``devices`` processes per node on
     ``num_nodes`` nodes train with DDP (gloo on the CPU, NCCL on GPUs; see
     :mod:`sightkit.engine.distributed`); checkpoints and logs are written by rank 0 alone.
+    ``sync_batchnorm`` turns the model's batch norms into ``SyncBatchNorm`` (GPUs only).
     """
     run_dir = Path(run_dir)
+    accelerator = resolve_accelerator(device)
+    check_sync_batchnorm(sync_batchnorm, accelerator)
     if resuming and is_launch_rank_zero():
         _keep_previous_metrics(run_dir / "logs" / "metrics.csv")
-    accelerator = resolve_accelerator(device)
     ckpt_dir = run_dir / "checkpoints"
     callbacks: list[pl.Callback] = [
         ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode=mode, enable_version_counter=False),
@@ -80,6 +82,7 @@ def build_trainer(run_dir: str | Path, *, max_epochs: int, monitor: str, mode: s
         devices=devices,
         num_nodes=num_nodes,
         strategy=strategy,
+        sync_batchnorm=sync_batchnorm,
         precision=mixed_precision(accelerator),
         callbacks=callbacks,
         logger=loggers,

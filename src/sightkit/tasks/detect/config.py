@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
+from sightkit.engine.distributed import SYNC_BATCHNORM_HELP, DistributedOptions
 from sightkit.errors import ConfigError
 
 
-class DetectConfig(BaseModel):
+class DetectConfig(DistributedOptions):
     """Every option of ``sightkit detect train`` / ``Detector.train``.
 
     Defaults are for learning from scratch on a CPU: the light FCOS (see ``docs/detect.md``
@@ -38,6 +39,7 @@ class DetectConfig(BaseModel):
                                           "(a fair limit on a machine shared with other jobs)")
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    sync_batchnorm: bool = Field(False, description=SYNC_BATCHNORM_HELP)
 
 
 def make_detect_config(**options: Any) -> DetectConfig:

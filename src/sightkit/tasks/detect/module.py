@@ -71,7 +71,11 @@ class DetectModule(pl.LightningModule):
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         limit = self.config.max_cpu_minutes
-        if limit is not None and time.process_time() - self._cpu_start >= limit * 60:
+        if limit is None:
+            return
+        reached = time.process_time() - self._cpu_start >= limit * 60
+        # Under DDP every process must stop after the same batch: the first to reach its limit stops all.
+        if self.trainer.strategy.reduce_boolean_decision(reached, all=False):
             self.cpu_limit_reached = True
             self.trainer.should_stop = True
 
@@ -79,7 +83,7 @@ class DetectModule(pl.LightningModule):
         images, targets = batch
         losses = self.model(images, targets)
         loss = sum(losses.values())
-        self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(images))
+        self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(images), sync_dist=True)
         return loss
 
     def on_validation_epoch_start(self) -> None:
@@ -92,7 +96,7 @@ class DetectModule(pl.LightningModule):
                             [metric_target(t, self.num_classes) for t in targets])
 
     def on_validation_epoch_end(self) -> None:
-        result = self._metric.compute()
+        result = self._metric.compute()  # under DDP torchmetrics gathers every process's images first
         self.log("val_map", max(0.0, float(result["map"])), prog_bar=False)
         self.log("val_map_50", max(0.0, float(result["map_50"])), prog_bar=True)
         self._metric = None

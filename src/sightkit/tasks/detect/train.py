@@ -16,7 +16,6 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -27,7 +26,8 @@ from torch import nn
 
 from sightkit.core.bundle import save_bundle
 from sightkit.core.fileio import atomic_write_text
-from sightkit.core.folders import removed_on_failure
+from sightkit.engine.distributed import (check_distributed_options, global_batch_share, is_launch_rank_zero,
+                                         on_rank_zero, rank_zero_status, run_folder, trainer_options)
 from sightkit.errors import ConfigError
 from sightkit.tasks.detect.config import DetectConfig, make_detect_config
 from sightkit.tasks.detect.dataset import DetectionData, load_detection_data, split_samples
@@ -92,6 +92,9 @@ def train(data: Path, config: DetectConfig, run_dir: Path | None = None, *, weig
     from sightkit.tasks.detect.transforms import DetectionDataset, collate
 
     resolve_accelerator(config.device)
+    check_distributed_options(config.devices, config.num_nodes, config.strategy, config.batch_size,
+                              run_dir_given=run_dir is not None)
+    status = rank_zero_status(status)
     pl.seed_everything(config.seed, verbose=False)
     dataset = load_detection_data(data, strict=config.strict)
     report_data(dataset, status)
@@ -104,31 +107,40 @@ def train(data: Path, config: DetectConfig, run_dir: Path | None = None, *, weig
     run_dir = run_dir or default_run_dir(data, config.model)
     status(f"training {config.model} on {len(train_samples)} images, validating on {len(val_samples)}; "
            f"run folder {run_dir}")
-    workers = loader_workers(None)
-    train_loader = DataLoader(DetectionDataset(train_samples, config.image_size, train=True,
-                                               scale_range=config.scale_range, color=config.color_jitter),
-                              batch_size=config.batch_size, shuffle=True, collate_fn=collate, num_workers=workers,
-                              drop_last=len(train_samples) > config.batch_size, persistent_workers=workers > 0)
-    val_loader = DataLoader(DetectionDataset(val_samples, config.image_size), batch_size=config.batch_size,
-                            collate_fn=collate) if val_samples else None
-    monitor, mode = ("val_map_50", "max") if val_loader is not None else ("train_loss", "min")
+    monitor, mode = ("val_map_50", "max") if val_samples else ("train_loss", "min")
     start, cpu_start = time.perf_counter(), time.process_time()
-    with nullcontext(run_dir) if resume else removed_on_failure(run_dir), quiet_training():
-        atomic_write_text(run_dir / CONFIG_FILE, json.dumps(
-            {"data": str(data), "weights": str(weights) if weights else None, "config": config.model_dump(),
-             "classes": dataset.classes, "val_images": [str(s.image) for s in val_samples]}, indent=2))
+    with run_folder(run_dir, resume=resume), quiet_training():
+        if is_launch_rank_zero():
+            atomic_write_text(run_dir / CONFIG_FILE, json.dumps(
+                {"data": str(data), "weights": str(weights) if weights else None, "config": config.model_dump(),
+                 "classes": dataset.classes, "val_images": [str(s.image) for s in val_samples]}, indent=2))
         module = DetectModule(model, config, len(dataset.classes))
         trainer = build_trainer(run_dir, max_epochs=config.epochs, monitor=monitor, mode=mode, device=config.device,
-                                max_minutes=config.max_minutes, progress=progress, resuming=resume)
+                                max_minutes=config.max_minutes, progress=progress, resuming=resume,
+                                **trainer_options(config))
+        # --batch-size is the global batch; under DDP Lightning gives each process its share of the images.
+        batch = global_batch_share(config.batch_size, trainer.world_size)
+        workers = loader_workers(None)
+        train_loader = DataLoader(DetectionDataset(train_samples, config.image_size, train=True,
+                                                   scale_range=config.scale_range, color=config.color_jitter),
+                                  batch_size=batch, shuffle=True, collate_fn=collate, num_workers=workers,
+                                  drop_last=len(train_samples) > config.batch_size, persistent_workers=workers > 0)
+        val_loader = DataLoader(DetectionDataset(val_samples, config.image_size), batch_size=batch,
+                                collate_fn=collate) if val_samples else None
         ckpt = run_dir / "checkpoints" / "last.ckpt"
         trainer.fit(module, train_loader, val_loader, ckpt_path=str(ckpt) if resume and ckpt.is_file() else None)
-        summary = _best(trainer, module, monitor)
-        reason = "max_cpu_minutes" if module.cpu_limit_reached else stop_reason(trainer)
-        summary.update(epochs_run=trainer.current_epoch, steps_run=trainer.global_step, stop_reason=reason,
-                       minutes=round((time.perf_counter() - start) / 60, 2),
-                       cpu_minutes=round((time.process_time() - cpu_start) / 60, 2))
-        meta = _meta(module.model, config, dataset, len(train_samples), len(val_samples), summary, command, weights)
-        bundle = save_bundle(run_dir / "model", module.model.state_dict(), meta)
+
+        def finish() -> tuple[Path, dict[str, Any]]:  # rank 0 alone: best weights, figures, the bundle
+            summary = _best(trainer, module, monitor)
+            reason = "max_cpu_minutes" if module.cpu_limit_reached else stop_reason(trainer)
+            summary.update(epochs_run=trainer.current_epoch, steps_run=trainer.global_step, stop_reason=reason,
+                           minutes=round((time.perf_counter() - start) / 60, 2),
+                           cpu_minutes=round((time.process_time() - cpu_start) / 60, 2))
+            meta = _meta(module.model, config, dataset, len(train_samples), len(val_samples), summary, command,
+                         weights)
+            return save_bundle(run_dir / "model", module.model.state_dict(), meta), meta
+
+        bundle, meta = on_rank_zero(trainer, finish)
     status(f"saved {bundle}")
     return DetectTrainResult(run_dir, bundle, meta)
 

@@ -70,16 +70,18 @@ def to_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
 class PatchDataset(Dataset):
     """Random aligned ``(lr, hr)`` crops (``patch`` HR px square) of an image list, ``length`` per epoch.
 
-    Images are drawn in proportion to their area, so every region is equally likely.
+    Images are drawn in proportion to their area, so every region is equally likely. ``stream``
+    picks one of several independent random streams of the same ``seed`` (each DDP process
+    draws its own crops; stream 0 is the one a single process always drew).
     """
 
     def __init__(self, images: list[Image.Image], scale: int, patch: int, channels: int = 1, length: int = 1000,
-                 degradation: str = "bicubic", seed: int = 0) -> None:
+                 degradation: str = "bicubic", seed: int = 0, stream: int = 0) -> None:
         if patch % scale:
             raise DataError(f"--patch {patch} must be a multiple of --scale {scale}")
         self.scale, self.patch, self.channels, self.length = scale, patch, channels, length
         self.degradation = degradation
-        self._rng = np.random.default_rng(seed)
+        self._rng = np.random.default_rng(seed if stream == 0 else (seed, stream))
         self._hr: list[np.ndarray] = []
         self._lr: list[np.ndarray] = []
         for image in images:

@@ -53,7 +53,8 @@ class SrGanModule(GanModule):
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         lr, hr = batch
         sr = self.generator_ema(channels_last(lr))
-        self.log("val_psnr", y_psnr_tensor(sr, hr, self.config.scale), prog_bar=True, on_epoch=True, batch_size=1)
+        self.log("val_psnr", y_psnr_tensor(sr, hr, self.config.scale), prog_bar=True, on_epoch=True, batch_size=1,
+                 sync_dist=True)
 
     @torch.no_grad()
     def sample_grid(self) -> np.ndarray | None:

@@ -35,13 +35,13 @@ class PixelModule(pl.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         lr, hr = batch
         loss = F.l1_loss(self(lr), hr)
-        self.log("train_l1", loss, prog_bar=True, on_step=True, on_epoch=True)
+        self.log("train_l1", loss, prog_bar=True, on_step=True, on_epoch=True, sync_dist=True)
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         lr, hr = batch
         self.log("val_psnr", y_psnr_tensor(self(lr), hr, self.config.scale), prog_bar=True, on_epoch=True,
-                 batch_size=1)
+                 batch_size=1, sync_dist=True)
 
     def configure_optimizers(self) -> dict:
         optimizer = torch.optim.Adam(self.generator.parameters(), lr=self.config.lr)

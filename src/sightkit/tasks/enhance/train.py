@@ -30,7 +30,9 @@ from torch.utils.data import DataLoader
 
 from sightkit.core.bundle import load_bundle, save_bundle
 from sightkit.core.fileio import atomic_write_text
-from sightkit.core.folders import removed_on_failure
+from sightkit.engine.distributed import (check_distributed_options, expected_world_size, global_batch_share,
+                                         is_launch_rank_zero, launch_rank, on_rank_zero, rank_zero_status, run_folder,
+                                         trainer_options)
 from sightkit.errors import ConfigError
 from sightkit.tasks.enhance.config import TrainConfig, make_config
 from sightkit.tasks.enhance.data import PatchDataset, ValidationImages, read_hr_folder
@@ -80,6 +82,9 @@ def train(data: Path, config: TrainConfig, run_dir: Path | None = None, *, init:
     if config.epochs == 0 and (init is None or config.gan_epochs == 0):
         raise ConfigError("nothing to train: --epochs 0 needs --init BUNDLE and --gan-epochs > 0")
     resolve_accelerator(config.device)
+    check_distributed_options(config.devices, config.num_nodes, config.strategy, config.batch_size,
+                              run_dir_given=run_dir is not None)
+    status = rank_zero_status(status)
     if config.gan_epochs:
         check_feature_net(config.feature_net, config.feature_layer)
     pl.seed_everything(config.seed, verbose=False)
@@ -91,11 +96,12 @@ def train(data: Path, config: TrainConfig, run_dir: Path | None = None, *, init:
     train_images, val_images = _split(images, config)
     status(f"data: {len(train_images)} training and {len(val_images)} validation images from {data}")
     # A run that fails is removed again (unless it was resumed, or interrupted: --resume continues it).
-    with removed_on_failure(run_dir):
-        atomic_write_text(run_dir / CONFIG_FILE, json.dumps(
-            {"data": str(data), "init": str(init) if init else None, "config": config.model_dump(),
-             "train_images": [str(p) for p, _ in train_images], "val_images": [str(p) for p, _ in val_images]},
-            indent=2))
+    with run_folder(run_dir, resume=resume):
+        if is_launch_rank_zero():
+            atomic_write_text(run_dir / CONFIG_FILE, json.dumps(
+                {"data": str(data), "init": str(init) if init else None, "config": config.model_dump(),
+                 "train_images": [str(p) for p, _ in train_images], "val_images": [str(p) for p, _ in val_images]},
+                indent=2))
         loaders = _loaders([im for _, im in train_images], [im for _, im in val_images], config)
         base_meta = _base_meta(generator, config, data, len(train_images), command, init)
 
@@ -107,16 +113,16 @@ def train(data: Path, config: TrainConfig, run_dir: Path | None = None, *, init:
             start = time.perf_counter()
             status(f"stage {'1: L1' if kind == 'psnr' else '2: adversarial'} training, {epochs} epochs "
                    f"of {config.steps} steps")
-            generator, summary = _fit_stage(kind, generator, config, run_dir / STAGES[kind], loaders, resume,
-                                            progress)
+            generator, summary, trainer = _fit_stage(kind, generator, config, run_dir / STAGES[kind], loaders,
+                                                     resume, progress)
             meta = {**base_meta, "kind": kind}
             meta["training"] = {**base_meta["training"], **summary,
                                 "minutes": round((time.perf_counter() - start) / 60, 2)}
-            bundles[kind] = save_bundle(bundle, generator.state_dict(), meta)
+            bundles[kind] = on_rank_zero(trainer, lambda: save_bundle(bundle, generator.state_dict(), meta))
             status(f"saved {bundle}")
             resume = False  # a later stage of a resumed run starts fresh unless it has its own checkpoint
         final = bundles.get("gan", bundles.get("psnr"))
-        report = _report(final, val_images, run_dir / "report") if val_images else {}
+        report = on_rank_zero(trainer, lambda: _report(final, val_images, run_dir / "report")) if val_images else {}
     return TrainResult(run_dir, bundles, meta, report)
 
 
@@ -151,17 +157,21 @@ def _initial_generator(config: TrainConfig, init: str | Path | None) -> nn.Modul
 def _loaders(train_images: list[Image.Image], val_images: list[Image.Image],
              config: TrainConfig) -> tuple[DataLoader, DataLoader | None]:
     channels = 1 if config.color == "y" else 3
+    # --batch-size is the global batch: each of the DDP processes takes its share of every step's crops,
+    # drawn from its own random stream (Lightning's sampler gives it its share of the epoch's indices).
+    batch = global_batch_share(config.batch_size, expected_world_size(config.devices, config.num_nodes))
     patches = PatchDataset(train_images, config.scale, config.patch, channels, config.steps * config.batch_size,
-                           config.degradation, config.seed)
+                           config.degradation, config.seed, stream=launch_rank())
     # Crops come from memory in microseconds; workers would only copy the pyramid (and its RNG).
-    train_loader = DataLoader(patches, batch_size=config.batch_size, num_workers=0, drop_last=True)
+    train_loader = DataLoader(patches, batch_size=batch, num_workers=0, drop_last=True)
     val_loader = DataLoader(ValidationImages(val_images, config.scale, channels), batch_size=1) if val_images else None
     return train_loader, val_loader
 
 
 def _fit_stage(kind: str, generator: nn.Module, config: TrainConfig, stage_dir: Path,
-               loaders: tuple[DataLoader, DataLoader | None], resume: bool, progress: bool) -> tuple[nn.Module, dict]:
-    """Fit one stage; return the generator to save (best or last; EMA for GAN) and a summary."""
+               loaders: tuple[DataLoader, DataLoader | None], resume: bool,
+               progress: bool) -> tuple[nn.Module, dict, Any]:
+    """Fit one stage; return the generator to save (best or last; EMA for GAN), a summary and the trainer."""
     from sightkit.engine.trainer import build_trainer
 
     train_loader, val_loader = loaders
@@ -173,7 +183,8 @@ def _fit_stage(kind: str, generator: nn.Module, config: TrainConfig, stage_dir: 
 
         module = PixelModule(generator, config)
         trainer = build_trainer(stage_dir, max_epochs=config.epochs, monitor=monitor, mode=mode,
-                                device=config.device, max_minutes=config.max_minutes, progress=progress)
+                                device=config.device, max_minutes=config.max_minutes, progress=progress,
+                                resuming=ckpt_path is not None, **trainer_options(config))
     else:
         from sightkit.engine.gan import build_gan_trainer
         from sightkit.tasks.enhance.gan_module import SrGanModule
@@ -181,18 +192,19 @@ def _fit_stage(kind: str, generator: nn.Module, config: TrainConfig, stage_dir: 
         module = SrGanModule(generator, config, sample_batch=next(iter(val_loader or train_loader)))
         monitor, mode = ("val_psnr", "max") if val_loader is not None else ("g_pixel", "min")
         trainer = build_gan_trainer(stage_dir, max_epochs=config.gan_epochs, monitor=monitor, mode=mode,
-                                    device=config.device, max_minutes=config.max_minutes, progress=progress)
+                                    device=config.device, max_minutes=config.max_minutes, progress=progress,
+                                    resuming=ckpt_path is not None, **trainer_options(config))
     trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path)
     summary = {"epochs_run": trainer.current_epoch, "steps_run": trainer.global_step,
                "last_" + monitor: _metric(trainer, monitor)}
     if kind == "gan":  # GAN losses do not rank checkpoints: keep the last EMA generator
-        return module.generator_ema.module.to(memory_format=torch.contiguous_format).cpu(), summary
+        return module.generator_ema.module.to(memory_format=torch.contiguous_format).cpu(), summary, trainer
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     if val_loader is not None and best and Path(best).is_file():
         state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
         module.load_state_dict(state)
         summary["best_val_psnr"] = float(trainer.checkpoint_callback.best_model_score)
-    return module.generator.to(memory_format=torch.contiguous_format).cpu(), summary
+    return module.generator.to(memory_format=torch.contiguous_format).cpu(), summary, trainer
 
 
 def _metric(trainer: Any, key: str) -> float | None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
+from sightkit.engine.distributed import SYNC_BATCHNORM_HELP, DistributedOptions
 from sightkit.errors import ConfigError
 from sightkit.tasks.generate.diffaugment import parse_policy
 
 
-class TrainConfig(BaseModel):
+class TrainConfig(DistributedOptions):
     """Every option of ``sightkit generate train`` / ``Generator.train``.
 
     Defaults: SN-GAN's "standard CNN" recipe (Miyato et al. 2018): hinge loss, one discriminator
@@ -49,6 +50,7 @@ class TrainConfig(BaseModel):
     max_minutes: float | None = Field(None, gt=0, description="stop training after this many minutes")
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    sync_batchnorm: bool = Field(False, description=SYNC_BATCHNORM_HELP)
 
     @field_validator("diffaugment")
     @classmethod

@@ -19,7 +19,6 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,7 +30,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from sightkit.core.bundle import save_bundle
 from sightkit.core.fileio import atomic_write_text
-from sightkit.core.folders import removed_on_failure
+from sightkit.engine.distributed import (check_distributed_options, global_batch_share, is_launch_rank_zero,
+                                         on_rank_zero, rank_zero_status, run_folder, trainer_options)
 from sightkit.errors import ConfigError, DataError
 from sightkit.tasks.generate.config import TrainConfig, make_config
 from sightkit.tasks.generate.data import RealImages, read_real_images
@@ -104,10 +104,13 @@ def train(data: str | Path, config: TrainConfig, run_dir: Path | None = None, *,
     """Train, then save the EMA generator as ``run_dir/model``; options are checked before data is read."""
     from sightkit.engine.gan import build_gan_trainer
     from sightkit.engine.quiet import quiet_training
-    from sightkit.engine.trainer import resolve_accelerator, stop_reason
+    from sightkit.engine.trainer import resolve_accelerator
     from sightkit.tasks.generate.gan_module import SynthesisModule
 
     resolve_accelerator(config.device)
+    check_distributed_options(config.devices, config.num_nodes, config.strategy, config.batch_size,
+                              run_dir_given=run_dir is not None)
+    status = rank_zero_status(status)
     real = read_real_images(data, config.size)
     for path, reason in real.skipped:
         status(f"skipped {reason}")  # the reason names the file
@@ -118,35 +121,45 @@ def train(data: str | Path, config: TrainConfig, run_dir: Path | None = None, *,
     generator = create_generator(config.arch, config.size, channels, len(real.classes), config.z_dim, config.width)
     discriminator = create_discriminator(config.arch, config.size, channels, len(real.classes), config.disc_width)
     run_dir = run_dir or default_run_dir(data, config)
-    with nullcontext(run_dir) if resume else removed_on_failure(run_dir), quiet_training():
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run_dir / CONFIG_FILE, json.dumps({"data": str(data), "config": config.model_dump()},
-                                                            indent=2))
-        loader = _loader(real, config)
+    with run_folder(run_dir, resume=resume), quiet_training():
+        if is_launch_rank_zero():
+            atomic_write_text(run_dir / CONFIG_FILE, json.dumps({"data": str(data), "config": config.model_dump()},
+                                                                indent=2))
         order = torch.randperm(len(real), generator=torch.Generator().manual_seed(config.seed))
         module = SynthesisModule(generator, discriminator, config,
                                  real_batch=(real.as_float()[order], real.labels[order]))
         trainer = build_gan_trainer(run_dir, max_epochs=config.epochs, monitor="diversity", mode="max",
-                                    device=config.device, max_minutes=config.max_minutes, progress=progress)
+                                    device=config.device, max_minutes=config.max_minutes, progress=progress,
+                                    resuming=resume, **trainer_options(config))
         watch = CollapseWatch(config.collapse_ratio, status)
         trainer.callbacks.append(watch)
         start = time.perf_counter()
         ckpt = run_dir / LAST_CHECKPOINT if resume else None
-        trainer.fit(module, loader, ckpt_path=ckpt)
-        stopped = stop_reason(trainer)
-        if stopped == "max_minutes":
-            status(f"training stopped by --max-minutes {config.max_minutes:g} after {trainer.current_epoch} of "
-                   f"{config.epochs} epochs; the last EMA generator is kept")
-        diversity = _metric(trainer, "diversity")
-        if diversity is not None and diversity < config.collapse_ratio:
-            watch.report("the final model", diversity)
-        ema = module.generator_ema.module.cpu().eval()
-        meta = _meta(real, config, data, command, channels)
-        meta["training"].update({"epochs_run": trainer.current_epoch, "steps_run": int(module.batches_seen),
-                                 "stopped": stopped, "minutes": round((time.perf_counter() - start) / 60, 2),
-                                 "diversity": diversity,
-                                 "collapse_warnings": len(watch.warnings)})
-        bundle = save_bundle(run_dir / "model", ema.state_dict(), meta)
+        trainer.fit(module, _loader(real, config, trainer.world_size), ckpt_path=ckpt)
+        return on_rank_zero(trainer, lambda: _finish(trainer, module, watch, real, config, data, run_dir, command,
+                                                     channels, start, status))
+
+
+def _finish(trainer: pl.Trainer, module: Any, watch: CollapseWatch, real: RealImages, config: TrainConfig,
+            data: str | Path, run_dir: Path, command: str | None, channels: int, start: float,
+            status: Callable[[str], None]) -> TrainResult:
+    """After ``fit`` (on rank 0 alone): the stop reason, the last collapse check and the EMA generator's bundle."""
+    from sightkit.engine.trainer import stop_reason
+
+    stopped = stop_reason(trainer)
+    if stopped == "max_minutes":
+        status(f"training stopped by --max-minutes {config.max_minutes:g} after {trainer.current_epoch} of "
+               f"{config.epochs} epochs; the last EMA generator is kept")
+    diversity = _metric(trainer, "diversity")
+    if diversity is not None and diversity < config.collapse_ratio:
+        watch.report("the final model", diversity)
+    ema = module.generator_ema.module.cpu().eval()
+    meta = _meta(real, config, data, command, channels)
+    meta["training"].update({"epochs_run": trainer.current_epoch, "steps_run": int(module.batches_seen),
+                             "stopped": stopped, "minutes": round((time.perf_counter() - start) / 60, 2),
+                             "diversity": diversity,
+                             "collapse_warnings": len(watch.warnings)})
+    bundle = save_bundle(run_dir / "model", ema.state_dict(), meta)
     return TrainResult(run_dir, bundle, meta, watch.warnings)
 
 
@@ -156,10 +169,14 @@ def _check_classes(real: RealImages, config: TrainConfig) -> None:
                         f"(found {len(real.classes)}); use --unconditional for images of one kind")
 
 
-def _loader(real: RealImages, config: TrainConfig) -> DataLoader:
-    batch = min(config.batch_size, len(real))
-    if batch < 2:
-        raise DataError(f"DATA {real.source}: at least 2 images are needed to train a GAN (found {len(real)})")
+def _loader(real: RealImages, config: TrainConfig, world_size: int = 1) -> DataLoader:
+    """One process's loader: ``--batch-size`` is the global batch, shared by the ``world_size`` processes
+    (Lightning gives each its own part of the images under DDP)."""
+    if len(real) < 2 * world_size:
+        raise DataError(f"DATA {real.source}: at least {2 * world_size} images are needed to train a GAN on "
+                        f"{world_size} process(es) (found {len(real)})")
+    batch = global_batch_share(config.batch_size, world_size)
+    batch = min(batch, len(real) // world_size)
     dataset = TensorDataset(real.as_float(), real.labels)
     # In memory and tiny: workers would only copy the tensors.
     return DataLoader(dataset, batch_size=batch, shuffle=True, drop_last=True, num_workers=0)

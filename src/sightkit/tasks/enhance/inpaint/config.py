@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
+from sightkit.engine.distributed import DistributedOptions
 from sightkit.errors import ConfigError
 
 
-class InpaintConfig(BaseModel):
+class InpaintConfig(DistributedOptions):
     """Every option of ``sightkit enhance train-inpaint`` / ``Inpainter.train``.
 
     Stage 1 trains the generator with L1 loss on the hole and the known pixels for

@@ -28,9 +28,12 @@ _SAMPLES = 4  # images in the per-epoch sample grid of the GAN stage
 
 
 def training_masks(count: int, height: int, width: int, step: int, total: int, max_ratio: float,
-                   seed: int) -> torch.Tensor:
-    """``count`` masks (``count x 1 x H x W``) for training step ``step`` of ``total``."""
-    rng = np.random.default_rng((seed, step))
+                   seed: int, stream: int = 0) -> torch.Tensor:
+    """``count`` masks (``count x 1 x H x W``) for training step ``step`` of ``total``.
+
+    ``stream`` (the DDP rank) gives each process its own masks for the same step.
+    """
+    rng = np.random.default_rng((seed, step) if stream == 0 else (seed, step, stream))
     progress = step / max(1, total)
     masks = [random_mask(height, width, curriculum_ratio(progress, rng, end=max_ratio), rng) for _ in range(count)]
     return torch.from_numpy(np.stack(masks))[:, None]
@@ -63,13 +66,14 @@ class InpaintPixelModule(pl.LightningModule):
         mask = _masks_for(self, real).to(real)
         fill = self.generator(real, mask, telea_fill(real * (1 - mask), mask))
         loss = masked_l1(fill, real, mask, self.config.hole_weight, self.config.valid_weight)
-        self.log("train_l1", loss, prog_bar=True, on_step=True, on_epoch=True)
+        self.log("train_l1", loss, prog_bar=True, on_step=True, on_epoch=True, sync_dist=True)
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         real, mask = batch
         output = composite(real, self.generator(real, mask, telea_fill(real * (1 - mask), mask)), mask)
-        self.log("val_hole_psnr", hole_psnr(output, real, mask), prog_bar=True, on_epoch=True, batch_size=1)
+        self.log("val_hole_psnr", hole_psnr(output, real, mask), prog_bar=True, on_epoch=True, batch_size=1,
+                 sync_dist=True)
 
     def configure_optimizers(self) -> dict:
         optimizer = torch.optim.Adam(self.generator.parameters(), lr=self.config.lr)
@@ -112,7 +116,8 @@ class InpaintGanModule(GanModule):
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         real, mask = batch
         output = composite(real, self.generator_ema(real, mask, telea_fill(real * (1 - mask), mask)), mask)
-        self.log("val_hole_psnr", hole_psnr(output, real, mask), prog_bar=True, on_epoch=True, batch_size=1)
+        self.log("val_hole_psnr", hole_psnr(output, real, mask), prog_bar=True, on_epoch=True, batch_size=1,
+                 sync_dist=True)
 
     @torch.no_grad()
     def sample_grid(self) -> np.ndarray | None:
@@ -129,4 +134,5 @@ def _masks_for(module: pl.LightningModule, real: torch.Tensor) -> torch.Tensor:
     config: InpaintConfig = module.config
     total = max(1, int(module.trainer.estimated_stepping_batches)) if module._trainer is not None else 1
     step = int(module.batches_seen) if isinstance(module, GanModule) else int(module.global_step)
-    return training_masks(real.shape[0], real.shape[2], real.shape[3], step, total, config.max_ratio, config.seed)
+    return training_masks(real.shape[0], real.shape[2], real.shape[3], step, total, config.max_ratio, config.seed,
+                          stream=module.global_rank)

@@ -30,7 +30,9 @@ from torch.utils.data import DataLoader
 
 from sightkit.core.bundle import load_bundle, save_bundle
 from sightkit.core.fileio import atomic_write_text
-from sightkit.core.folders import removed_on_failure
+from sightkit.engine.distributed import (check_distributed_options, expected_world_size, global_batch_share,
+                                         is_launch_rank_zero, on_rank_zero, rank_zero_status, run_folder,
+                                         trainer_options)
 from sightkit.errors import ConfigError
 from sightkit.tasks.enhance.data import read_hr_folder
 from sightkit.tasks.enhance.inpaint.config import InpaintConfig, make_inpaint_config
@@ -79,6 +81,9 @@ def train(data: Path, config: InpaintConfig, run_dir: Path | None = None, *, ini
     if config.epochs == 0 and (init is None or config.gan_epochs == 0):
         raise ConfigError("nothing to train: --epochs 0 needs --init BUNDLE and --gan-epochs > 0")
     resolve_accelerator(config.device)
+    check_distributed_options(config.devices, config.num_nodes, config.strategy, config.batch_size,
+                              run_dir_given=run_dir is not None)
+    status = rank_zero_status(status)
     pl.seed_everything(config.seed, verbose=False)
     generator = _initial_generator(config, init)
     run_dir = run_dir or default_run_dir(data)
@@ -87,14 +92,17 @@ def train(data: Path, config: InpaintConfig, run_dir: Path | None = None, *, ini
         status(f"skipped {reason}")
     train_images, val_images = _split(images, config)
     status(f"data: {len(train_images)} training and {len(val_images)} validation images from {data}")
-    with removed_on_failure(run_dir):
-        atomic_write_text(run_dir / CONFIG_FILE, json.dumps(
-            {"data": str(data), "init": str(init) if init else None, "config": config.model_dump(),
-             "train_images": [str(p) for p, _ in train_images], "val_images": [str(p) for p, _ in val_images]},
-            indent=2))
+    with run_folder(run_dir, resume=resume):
+        if is_launch_rank_zero():
+            atomic_write_text(run_dir / CONFIG_FILE, json.dumps(
+                {"data": str(data), "init": str(init) if init else None, "config": config.model_dump(),
+                 "train_images": [str(p) for p, _ in train_images], "val_images": [str(p) for p, _ in val_images]},
+                indent=2))
+        # Crops are seeded by index, so each DDP process (its own share of the indices) crops differently.
         crops = CropDataset([im for _, im in train_images], config.patch, config.steps * config.batch_size,
                             config.scale_range, config.seed)
-        train_loader = DataLoader(crops, batch_size=config.batch_size, num_workers=0, drop_last=True)
+        batch = global_batch_share(config.batch_size, expected_world_size(config.devices, config.num_nodes))
+        train_loader = DataLoader(crops, batch_size=batch, num_workers=0, drop_last=True)
         val_loader = DataLoader(ValidationHoles([im for _, im in val_images], config.seed),
                                 batch_size=1) if val_images else None
         base_meta = _base_meta(generator, config, data, len(train_images), command, init)
@@ -106,12 +114,13 @@ def train(data: Path, config: InpaintConfig, run_dir: Path | None = None, *, ini
             start = time.perf_counter()
             status(f"stage {'1: L1' if stage == 'l1' else '2: adversarial'} training, {epochs} epochs "
                    f"of {config.steps} steps of {config.batch_size} crops")
-            generator, summary = _fit_stage(stage, generator, config, run_dir / stage, train_loader, val_loader,
-                                            resume, progress)
+            generator, summary, trainer = _fit_stage(stage, generator, config, run_dir / stage, train_loader,
+                                                     val_loader, resume, progress)
             meta = {**base_meta, "kind": stage}
             meta["training"] = {**base_meta["training"], **summary,
                                 "minutes": round((time.perf_counter() - start) / 60, 2)}
-            bundles[stage] = save_bundle(run_dir / f"model-{stage}", generator.state_dict(), meta)
+            bundles[stage] = on_rank_zero(trainer, lambda: save_bundle(run_dir / f"model-{stage}",
+                                                                       generator.state_dict(), meta))
             status(f"saved {bundles[stage]}")
             resume = False
     return InpaintTrainResult(run_dir, bundles, meta)
@@ -141,8 +150,9 @@ def _initial_generator(config: InpaintConfig, init: str | Path | None) -> nn.Mod
 
 
 def _fit_stage(stage: str, generator: nn.Module, config: InpaintConfig, stage_dir: Path, train_loader: DataLoader,
-               val_loader: DataLoader | None, resume: bool, progress: bool) -> tuple[nn.Module, dict]:
-    """Fit one stage; return the generator to save (best L1 by validation, or the GAN's last EMA) and a summary."""
+               val_loader: DataLoader | None, resume: bool, progress: bool) -> tuple[nn.Module, dict, Any]:
+    """Fit one stage; return the generator to save (best L1 by validation, or the GAN's last EMA), a summary
+    and the trainer."""
     from sightkit.engine.trainer import build_trainer
 
     ckpt = stage_dir / "checkpoints" / "last.ckpt"
@@ -153,7 +163,8 @@ def _fit_stage(stage: str, generator: nn.Module, config: InpaintConfig, stage_di
 
         module: Any = InpaintPixelModule(generator, config)
         trainer = build_trainer(stage_dir, max_epochs=config.epochs, monitor=monitor, mode=mode,
-                                device=config.device, max_minutes=config.max_minutes, progress=progress)
+                                device=config.device, max_minutes=config.max_minutes, progress=progress,
+                                resuming=ckpt_path is not None, **trainer_options(config))
     else:
         from sightkit.engine.gan import build_gan_trainer
         from sightkit.tasks.enhance.inpaint.module import InpaintGanModule, training_masks
@@ -164,17 +175,18 @@ def _fit_stage(stage: str, generator: nn.Module, config: InpaintConfig, stage_di
         if val_loader is None:
             monitor, mode = "g_pixel", "min"
         trainer = build_gan_trainer(stage_dir, max_epochs=config.gan_epochs, monitor=monitor, mode=mode,
-                                    device=config.device, max_minutes=config.max_minutes, progress=progress)
+                                    device=config.device, max_minutes=config.max_minutes, progress=progress,
+                                    resuming=ckpt_path is not None, **trainer_options(config))
     trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path)
     summary = {"epochs_run": trainer.current_epoch, "steps_run": trainer.global_step,
                "last_" + monitor: _metric(trainer, monitor)}
     if stage == "gan":
-        return module.generator_ema.module.cpu(), summary
+        return module.generator_ema.module.cpu(), summary, trainer
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     if val_loader is not None and best and Path(best).is_file():
         module.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
         summary["best_val_hole_psnr"] = float(trainer.checkpoint_callback.best_model_score)
-    return module.generator.cpu(), summary
+    return module.generator.cpu(), summary, trainer
 
 
 def _metric(trainer: Any, key: str) -> float | None:
