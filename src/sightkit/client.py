@@ -318,6 +318,16 @@ class Client:
         data = {name: str(value) for name, value in (("score", score), ("nms", nms)) if value is not None}
         return self._call("POST", "/v1/detect", data=data, files=[_upload("file", image)]).json()["boxes"]
 
+    def search(self, image: ImageInput, k: int = 10, thumbnails: bool = False) -> list[dict[str, Any]]:
+        """The served catalogue's ``k`` images most similar to ``image``: dicts with rank, path, score.
+
+        Example:
+            >>> [hit["path"] for hit in api.search("red-shoe.jpg", k=2)]  # doctest: +SKIP
+            ['/shop/catalogue/shoes/0042.jpg', '/shop/catalogue/shoes/0007.jpg']
+        """
+        data = {"k": str(k), "thumbnails": str(thumbnails).lower()}
+        return self._call("POST", "/v1/search", data=data, files=[_upload("file", image)]).json()["results"]
+
     # -- plumbing --------------------------------------------------------------------------
     def _call(self, method: str, path: str, *, faces: bool = False, enhance: bool = False,
               **kwargs: Any) -> httpx.Response:

@@ -84,3 +84,11 @@ def test_no_catalogue_loaded_is_a_404_that_says_how() -> None:
     with TestClient(create_app(ServeConfig())) as bare:
         response = bare.post("/v1/search", files={"file": ("x.png", b"x")})
     assert response.status_code == 404 and "--catalog" in response.json()["detail"]
+
+
+def test_the_python_client_gets_the_same_hits(catalog: Path, running_app) -> None:
+    from sightkit.client import Client
+
+    with running_app(create_app(ServeConfig(catalog=catalog))) as url:
+        hits = Client(url).search(catalog.parent / "catalogue" / "5.png", k=3)
+    assert [hit["rank"] for hit in hits] == [1, 2, 3] and Path(hits[0]["path"]).name == "5.png"
