@@ -1,4 +1,4 @@
-"""Serve test fixtures: a tiny trained classifier bundle, images it knows, a real face photo, a tiny inpainter."""
+"""Serve test fixtures: a tiny trained classifier bundle, images it knows, a real face photo, a tiny inpainter, a search catalogue."""
 
 from __future__ import annotations
 
@@ -128,3 +128,32 @@ def _running(app) -> Iterator[str]:
 def running_app() -> Callable[..., AbstractContextManager[str]]:
     """``with running_app(create_app(config)) as url:`` a real server on loopback for the block."""
     return _running
+
+
+def _blocks_image(path: Path, seed: int) -> Path:
+    """A 16 x 16 RGB image of random 4 x 4 colour blocks (no two seeds alike)."""
+    blocks = np.random.default_rng(seed).integers(0, 256, size=(4, 4, 3), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.kron(blocks, np.ones((4, 4, 1), dtype=np.uint8))).save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A catalogue of 6 generated 16 px images indexed with a seeded random skcnn_tiny bundle."""
+    import torch
+
+    from sightkit.core.bundle import save_bundle
+    from sightkit.tasks.classify.model import create_model
+    from sightkit.tasks.search.api import SearchIndex
+
+    root = tmp_path_factory.mktemp("serve-search")
+    torch.manual_seed(0)
+    meta = {"task": "classify", "architecture": {"name": "skcnn_tiny", "in_chans": 3, "num_classes": 2},
+            "classes": ["a", "b"],
+            "preprocessing": {"size": 16, "mode": "RGB", "channels": 3, "mean": [0.5] * 3, "std": [0.25] * 3}}
+    bundle = save_bundle(root / "model", create_model("skcnn_tiny", num_classes=2, in_chans=3).state_dict(), meta)
+    for i in range(6):
+        _blocks_image(root / "catalogue" / f"{i}.png", seed=i)
+    SearchIndex.build(bundle, root / "catalogue", root / "shop.db").close()
+    return root / "shop.db"

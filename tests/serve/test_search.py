@@ -5,42 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from PIL import Image
 
 from sightkit.serve import ServeConfig, create_app
 
 KEY = "search-key-1234"
-
-
-def _blocks(path: Path, seed: int) -> Path:
-    blocks = np.random.default_rng(seed).integers(0, 256, size=(4, 4, 3), dtype=np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.kron(blocks, np.ones((4, 4, 1), dtype=np.uint8))).save(path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A catalogue of 6 generated 16 px images indexed with a seeded random skcnn_tiny bundle."""
-    import torch
-
-    from sightkit.core.bundle import save_bundle
-    from sightkit.tasks.classify.model import create_model
-    from sightkit.tasks.search.api import SearchIndex
-
-    root = tmp_path_factory.mktemp("serve-search")
-    torch.manual_seed(0)
-    meta = {"task": "classify", "architecture": {"name": "skcnn_tiny", "in_chans": 3, "num_classes": 2},
-            "classes": ["a", "b"],
-            "preprocessing": {"size": 16, "mode": "RGB", "channels": 3, "mean": [0.5] * 3, "std": [0.25] * 3}}
-    bundle = save_bundle(root / "model", create_model("skcnn_tiny", num_classes=2, in_chans=3).state_dict(), meta)
-    for i in range(6):
-        _blocks(root / "catalogue" / f"{i}.png", seed=i)
-    SearchIndex.build(bundle, root / "catalogue", root / "shop.db").close()
-    return root / "shop.db"
 
 
 @pytest.fixture(scope="module")
