@@ -67,3 +67,8 @@ def test_help_has_plain_metavars_and_fits_80_columns(cli, monkeypatch) -> None:
         for bad in ("<bool>", "<list[", "<path>", "<int>", "{", "...."):
             assert bad not in out, (action, bad)
         assert max(len(line) for line in out.splitlines()) <= 80
+
+
+def test_serve_checks_the_catalogue_before_starting(cli, tmp_path: Path) -> None:
+    code, out, err = cli("serve", "--catalog", tmp_path / "none.db")
+    assert code == 2 and err.startswith("error: --catalog") and "catalogue not found" in err

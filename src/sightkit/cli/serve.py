@@ -96,9 +96,13 @@ def _check_models(config: object) -> None:
             raise BundleError(f"--detector {config.detector}: a {read_meta(config.detector)['task']} bundle, "
                               "not a detector")
     if config.catalog is not None:
+        from sightkit.errors import CatalogError
         from sightkit.tasks.search.api import SearchIndex
 
-        SearchIndex.open(config.catalog).close()  # a catalogue, its model present and unchanged
+        try:
+            SearchIndex.open(config.catalog).close()  # a catalogue, its model present and unchanged
+        except CatalogError as exc:
+            raise CatalogError(f"--catalog {exc}") from None
     if not (config.classifiers or config.gallery or config.upscaler or config.inpainter or config.detector
             or config.catalog):
         status("note: no model given (--classifier, --gallery, --upscaler, --inpainter, --detector, --catalog): "
