@@ -5,7 +5,8 @@
 architecture and classes). Unlike ``--weights`` (any state dict, tensors matched by shape), it
 checks what it loads: the task, the architecture, the channels, and the whole backbone. The
 classification head is kept when the classes are the same (reordered to the new class order),
-and re-initialised when they differ.
+and set to zeros when they differ: training then starts from uniform predictions rather than
+from large random logits on the trained features (BiT, Kolesnikov et al. 2020, does the same).
 
 Example:
     >>> model = create_model("skcnn_small", num_classes=5)  # doctest: +SKIP
@@ -125,7 +126,7 @@ def load_init(model: nn.Module, source: InitSource, classes: list[str], in_chans
 
     Every backbone tensor must be there with its shape (else :class:`ModelError`: another
     architecture). The head keeps its rows, reordered to ``classes``, when the class names are the
-    same set; otherwise it keeps its fresh initialisation. Returns a one-line description.
+    same set; otherwise it is set to zeros. Returns a one-line description.
     """
     if source.in_chans != in_chans:
         kinds = {1: "grayscale", 3: "colour"}
@@ -151,8 +152,11 @@ def load_init(model: nn.Module, source: InitSource, classes: list[str], in_chans
             for key in head:
                 own[key].copy_(state[key][order])
         return f"backbone and head from {source.path} (same {len(classes)} classes)"
+    with torch.no_grad():
+        for key in head:
+            own[key].zero_()
     known = f"{len(source.classes)} others" if source.classes is not None else "classes not recorded"
-    return f"backbone from {source.path}; new head for {len(classes)} classes (the source has {known})"
+    return f"backbone from {source.path}; new zero head for {len(classes)} classes (the source has {known})"
 
 
 def _read_state(source: InitSource) -> dict[str, torch.Tensor]:
