@@ -29,6 +29,9 @@ def test_index_query_html_and_remove(cli, search_bundle: Path, catalogue: Path, 
 
     code, out, _ = cli("search", "remove", "--db", db, catalogue / "bags")
     assert code == 0 and "4 entries removed, 4 left" in out
+    (catalogue / "shoes" / "0.png").unlink()
+    code, out, _ = cli("search", "remove", "--db", db, "--missing", "--json")
+    assert code == 0 and json.loads(out) == {"db": str(db), "removed": 1, "total": 3}
 
 
 def test_model_mismatch_and_bad_input_are_one_error_line(cli, search_bundle: Path, other_bundle: Path,

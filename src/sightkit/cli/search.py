@@ -95,22 +95,15 @@ def remove(
 ) -> None:
     """Delete catalogue entries: of the given files or folders, and/or (--missing) of files gone from disk."""
     from sightkit.errors import ConfigError
-    from sightkit.tasks.search.store import CatalogStore
-    from sightkit.tasks.search.sync import missing_under
+    from sightkit.tasks.search.api import SearchIndex
 
     if not paths and not missing:
         raise ConfigError("give PATH... (files or folders) or --missing")
-    store = CatalogStore.open(db)
-    try:
-        from sightkit.tasks.search.api import SearchIndex
-
-        catalogue = SearchIndex(store)
+    with SearchIndex.open(db, with_model=False) as catalogue:
         removed = catalogue.remove(paths or [])
         if missing:
-            removed += store.remove(missing_under(store))
-        total = store.count()
-    finally:
-        store.close()
+            removed += catalogue.remove_missing()
+        total = len(catalogue)
     if json_out:
         print_json({"db": str(db), "removed": removed, "total": total})
     else:

@@ -103,17 +103,21 @@ class SearchIndex:
         return index
 
     @classmethod
-    def open(cls, db: str | Path, bundle: str | Path | None = None, method: str = "auto") -> SearchIndex:
+    def open(cls, db: str | Path, bundle: str | Path | None = None, method: str = "auto", *,
+             with_model: bool = True) -> SearchIndex:
         """Open an existing catalogue; ``bundle`` (default: the one it was built with) must be its model.
 
         The model loads on the first image query. A different model, or the original bundle
-        changed on disk, raises :class:`~sightkit.errors.CatalogError`.
+        changed on disk, raises :class:`~sightkit.errors.CatalogError`. ``with_model=False``
+        opens the catalogue alone, for :meth:`remove` and vector queries.
 
         Example:
             >>> SearchIndex.open("catalog.db").query("photo.jpg", k=3)[0].rank  # doctest: +SKIP
             1
         """
         store = CatalogStore.open(db)
+        if not with_model:
+            return cls(store, None, method)
         try:
             stored = store.meta().get("model", {})
             if bundle is not None:
@@ -132,7 +136,8 @@ class SearchIndex:
     def model(self) -> Classifier:
         """The classifier whose embeddings the catalogue holds (loaded on first use)."""
         if self._model is None:
-            assert self._bundle is not None, "SearchIndex made without a model or bundle"
+            if self._bundle is None:
+                raise CatalogError(f"{self.store.path}: opened without its model; open it with with_model=True")
             self._model = _load_model(self._bundle)
         return self._model
 
