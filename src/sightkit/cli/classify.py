@@ -33,7 +33,7 @@ _CONFIG_OPTIONS = ("epochs", "batch_size", "img_size", "optimizer", "lr", "weigh
                    "label_smoothing", "mixup", "cutmix", "augment", "hflip", "patience", "max_minutes", "val_fraction",
                    "test_fraction", "seed", "device", "workers", "pretrained", "weights", "synthetic", "balance",
                    "devices", "freeze_backbone", "backbone_lr_scale", "few_shot",
-                   "num_nodes", "strategy")
+                   "num_nodes", "strategy", "unlabeled_ratio", "unlabeled_conf", "lambda_u")
 
 
 @app.command()
@@ -102,6 +102,13 @@ def train(
                                           "val/test); needs --generator."),
     generator: Optional[Path] = typer.Option(None, help="Class-conditional 'sightkit generate' bundle that "
                                                         "--synthetic samples."),
+    unlabeled: Optional[Path] = typer.Option(None, metavar="FOLDER", help="Unlabelled images (searched "
+                                             "recursively) for FixMatch semi-supervised training."),
+    unlabeled_ratio: int = typer.Option(7, help="With --unlabeled: unlabelled images per labelled image in a batch "
+                                                "(FixMatch's mu)."),
+    unlabeled_conf: float = typer.Option(0.95, help="With --unlabeled: confidence on the weakly augmented view "
+                                                    "that makes a pseudo-label."),
+    lambda_u: float = typer.Option(1.0, help="With --unlabeled: weight of the unlabelled loss (FixMatch's lambda_u)."),
     json_out: bool = typer.Option(False, "--json", help="Print the final metrics as JSON."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
 ) -> None:
@@ -121,6 +128,8 @@ def train(
         options["target_sensitivity"] = target_sensitivity
     if positive_class is not None:
         options["positive_class"] = positive_class
+    if unlabeled is not None:
+        options["unlabeled"] = str(unlabeled)
     if (data is None) == (shards is None):
         raise ConfigError("give DATA (a folder, manifest or shard folder) or --shards URL, not both")
     clf = Classifier.train(shards or data, model if was_given(ctx, "model") else None, out=out, resume=resume,
@@ -131,7 +140,8 @@ def train(
     training = clf.meta.get("training", {})
     if json_out:
         print_json({"bundle": str(clf.path), "epochs_run": training.get("epochs_run"),
-                    "stopped": training.get("stopped"), **_headline(report), **_medical_summary(report)})
+                    "stopped": training.get("stopped"), **_headline(report), **_medical_summary(report),
+                    **({"unlabeled": training["unlabeled"]} if "unlabeled" in training else {})})
         return
     _print_metrics(report, title=f"held out: {report.get('scored', '')}")
     typer.echo(f"model bundle: {clf.path}\nreport: {report.get('report_html')}")

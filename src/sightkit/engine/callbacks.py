@@ -24,10 +24,17 @@ class Throughput(pl.Callback):
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: object,
                            batch: object, batch_idx: int) -> None:
-        self._images += len(batch[0])  # type: ignore[index]
+        self._images += _images_in(batch)
         self._elapsed = time.perf_counter() - self._start
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._elapsed > 0 and self._images:
             # summed over the processes of a DDP run: the run's images/s
             pl_module.log("img_per_s", self._images / self._elapsed, prog_bar=True, reduce_fx="sum", sync_dist=True)
+
+
+def _images_in(batch: object) -> int:
+    """Images in a training batch: ``(images, labels)``, or a dict of such batches (FixMatch's labelled and
+    unlabelled parts; an unlabelled image counts once, though the model sees two views of it)."""
+    parts = batch.values() if isinstance(batch, dict) else [batch]
+    return sum(len(part[0]) for part in parts)  # type: ignore[index]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sightkit.errors import ConfigError
 
@@ -59,6 +60,17 @@ class TrainConfig(BaseModel):
     target_sensitivity: float | None = Field(None, gt=0, le=1, description="threshold chosen on val for this "
                                                                           "sensitivity, stored in the bundle")
     positive_class: str | None = Field(None, description="the finding class; default by the naming rule")
+    # FixMatch semi-supervised training (tasks/classify/fixmatch.py); defaults are the paper's
+    unlabeled: str | None = Field(None, description="folder of unlabelled images for FixMatch")
+    unlabeled_ratio: int = Field(7, ge=1, description="unlabelled images per labelled image in a batch (mu)")
+    unlabeled_conf: float = Field(0.95, gt=0, le=1, description="confidence that makes a pseudo-label")
+    lambda_u: float = Field(1.0, ge=0, description="weight of the unlabelled loss (lambda_u)")
+
+    @field_validator("unlabeled", mode="before")
+    @classmethod
+    def _path_as_text(cls, value: Any) -> Any:
+        """A folder given as a ``Path`` is kept as text, as the saved config holds it."""
+        return str(value) if isinstance(value, os.PathLike) else value
 
 
 def make_config(**options: Any) -> TrainConfig:
@@ -81,6 +93,10 @@ def make_config(**options: Any) -> TrainConfig:
                           "'sightkit generate' bundle)")
     if config.generator and not config.synthetic:
         raise ConfigError("--generator is used only with --synthetic N (generated images per class)")
+    if not config.unlabeled:
+        for name in ("unlabeled_ratio", "unlabeled_conf", "lambda_u"):
+            if getattr(config, name) != TrainConfig.model_fields[name].default:
+                raise ConfigError(f"--{name.replace('_', '-')} is used only with --unlabeled FOLDER")
     _check_transfer(config)
     return config
 

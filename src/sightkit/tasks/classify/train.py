@@ -44,6 +44,7 @@ from sightkit.tasks.classify.config import TrainConfig, make_config
 from sightkit.tasks.classify.medical import operating_point, positive_index
 from sightkit.tasks.classify.model import (check_model_options, create_model, default_normalization, is_builtin,
                                            native_input_size)
+from sightkit.tasks.classify.semi_data import UnlabeledData, load_unlabeled
 from sightkit.tasks.classify.splits import RECORD_FILE, record_dataset
 from sightkit.tasks.classify.transfer import check_init, prepare_start
 
@@ -127,6 +128,8 @@ def _shard_manifest(data: Path | str, config: TrainConfig) -> ShardManifest | No
         return None
     if config.synthetic:
         raise ConfigError("--synthetic adds files to a folder dataset; it cannot be used with shards")
+    if config.unlabeled:
+        raise ConfigError("--unlabeled trains with folder or manifest data; it cannot be used with shards")
     manifest = read_manifest(data)
     if not manifest.images("val"):
         raise DataError(f"{data}: the shards have no val split (needed to pick the best epoch and calibrate); "
@@ -139,7 +142,9 @@ def _train(data: Path | str, splits: DatasetSplits, config: TrainConfig, run_dir
     import lightning.pytorch as pl
 
     from sightkit.engine.trainer import build_trainer
+    from sightkit.tasks.classify.fixmatch import FixMatchModule
     from sightkit.tasks.classify.lit_module import ClassificationModule
+    from sightkit.tasks.classify.semi_data import with_unlabeled
 
     started, clock = datetime.now(timezone.utc), time.perf_counter()
     if config.positive_class is not None:
@@ -161,6 +166,7 @@ def _train(data: Path | str, splits: DatasetSplits, config: TrainConfig, run_dir
         status(f"skipped {reason}")  # the reason names the file
     if len(train_ds) == 0:
         raise DataError(f"DATA {data}: no training image could be decoded")
+    unlabeled = _unlabeled(splits, config, mode, size, mean, std, status) if config.unlabeled else None
 
     ckpt = run_dir / LAST_CHECKPOINT if resume else None
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -171,25 +177,29 @@ def _train(data: Path | str, splits: DatasetSplits, config: TrainConfig, run_dir
         atomic_write_text(run_dir / "splits.json", json.dumps(
             {name: [str(s.path) for s in getattr(splits, name)] for name in ("train", "val", "test")}))
 
-    module = ClassificationModule(model, len(splits.classes), config, class_weights(train_ds, splits, config, status))
+    module_type = ClassificationModule if unlabeled is None else FixMatchModule
+    module = module_type(model, len(splits.classes), config, class_weights(train_ds, splits, config, status))
     trainer = build_trainer(run_dir, max_epochs=config.epochs, monitor=monitored_metric(config), device=config.device,
                             patience=config.patience, max_minutes=config.max_minutes, progress=progress,
                             resuming=resume, devices=config.devices, num_nodes=config.num_nodes,
                             strategy=config.strategy)
     train_loader, val_loader = _loaders(train_ds, val_ds, config, trainer.world_size)
+    if unlabeled is not None:
+        train_loader = with_unlabeled(train_loader, unlabeled, config.unlabeled_ratio, config.workers)
     trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt)
     return on_rank_zero(trainer, lambda: _finish(trainer, module, data, splits, config, run_dir, val_loader, size,
-                                                 status, started, clock))
+                                                 status, started, clock, unlabeled))
 
 
 def _finish(trainer: Any, module: Any, data: Path | str, splits: DatasetSplits, config: TrainConfig, run_dir: Path,
             val_loader: DataLoader, size: int, status: Callable[[str], None], started: datetime,
-            clock: float) -> TrainResult:
+            clock: float, unlabeled: UnlabeledData | None = None) -> TrainResult:
     """After ``fit`` (on rank 0 alone): best weights, calibration, held-out report and the bundle."""
-    from sightkit.engine.history import read_history
+    from sightkit.engine.history import HISTORY_KEYS, read_history
     from sightkit.engine.trainer import stop_reason
     from sightkit.tasks.classify.eval_data import EvalData
     from sightkit.tasks.classify.evaluate import evaluate
+    from sightkit.tasks.classify.fixmatch import SEMI_HISTORY_KEYS
     from sightkit.tasks.classify.predict import Predictor
 
     channels = 1 if splits.grayscale else 3
@@ -212,8 +222,10 @@ def _finish(trainer: Any, module: Any, data: Path | str, splits: DatasetSplits, 
                      f"best_{monitored_metric(config)}": _best_score(trainer),
                      "started": started.isoformat(timespec="seconds"),
                      "duration_s": round(time.perf_counter() - clock, 1),
-                     "history": read_history(run_dir / "logs")},
+                     "history": read_history(run_dir / "logs", HISTORY_KEYS + SEMI_HISTORY_KEYS)},
     }
+    if unlabeled is not None:
+        meta["training"]["unlabeled"] = unlabeled.summary()
     val_logits, val_labels = _logits_and_labels(module.model.cpu().eval(), val_loader)
     temperature = fit_temperature(val_logits, val_labels)
     meta["calibration"] = {"temperature": temperature, "fitted_on": "val", "method": "temperature scaling"}
@@ -294,6 +306,22 @@ def _loaders(train_ds: ImageDataset | ShardDataset, val_ds: ImageDataset, config
             val_loader
     drop_last = len(train_ds) > config.batch_size
     return DataLoader(train_ds, batch_size=batch_size, shuffle=True, drop_last=drop_last, **common), val_loader
+
+
+def _unlabeled(splits: DatasetSplits, config: TrainConfig, mode: str, size: int, mean: list[float], std: list[float],
+               status: Callable[[str], None]) -> UnlabeledData:
+    """The ``--unlabeled`` images of FixMatch, loaded with the labelled images' preprocessing; says how many."""
+    from sightkit.tasks.classify.fixmatch import smoothing_note
+
+    unlabeled = load_unlabeled(config.unlabeled, splits, mode, size, mean, std, hflip=config.hflip)
+    for path, reason in unlabeled.skipped:
+        status(f"skipped {reason}")  # the reason names the file
+    status(f"unlabelled: {len(unlabeled.dataset)} images from {config.unlabeled} (FixMatch: "
+           f"{config.unlabeled_ratio} per labelled image, threshold {config.unlabeled_conf:g})")
+    note = smoothing_note(config.label_smoothing, len(splits.classes), config.unlabeled_conf)
+    if note:
+        status(f"note: {note}; --label-smoothing 0 suits FixMatch")
+    return unlabeled
 
 
 def _data_name(data: Path | str) -> str:
