@@ -48,7 +48,14 @@ class Classifier:
         """Train on ``data`` (folder per class, split folders, or CSV manifest); see :class:`TrainConfig`.
 
         ``resume=True`` continues the killed or finished run in ``out`` (options given here,
-        such as a larger ``epochs``, override the saved ones).
+        such as a larger ``epochs``, override the saved ones). ``unlabeled="folder"`` adds
+        FixMatch semi-supervised training on those images (``unlabeled_ratio``, ``unlabeled_conf``,
+        ``lambda_u``; see docs/data.md).
+
+        Example:
+            >>> clf = Classifier.train("data/few", unlabeled="data/unsorted", label_smoothing=0)  # doctest: +SKIP
+            >>> clf.meta["training"]["unlabeled"]["images"]                                       # doctest: +SKIP
+            1034
         """
         from sightkit.tasks.classify.train import load_run_config, train
 
