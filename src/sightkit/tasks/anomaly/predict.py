@@ -71,7 +71,8 @@ class AnomalyScore:
         picture = load_image(image if image is not None else self.path, "RGB")
         heat = np.clip(0.5 * self.heatmap / self.map_reference, 0.0, 1.0)
         verdict = "ANOMALY" if self.is_anomaly else "normal"
-        return overlay(picture, heat, f"{verdict}  score {self.score:.3g} (threshold {self.threshold:.3g})")
+        relation = ">" if self.is_anomaly else "<="
+        return overlay(picture, heat, f"{verdict}  {self.score:.3g} {relation} {self.threshold:.3g}")
 
 
 class AnomalyScorer:

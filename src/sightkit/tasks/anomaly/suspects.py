@@ -37,8 +37,11 @@ def outliers(values: np.ndarray, cutoff: float = ROBUST_Z) -> np.ndarray:
     return flagged[np.argsort(-values[flagged])]
 
 
-def knn_distances(embeddings: torch.Tensor, k: int = 5) -> np.ndarray:
+def knn_distances(embeddings: torch.Tensor, k: int | None = None) -> np.ndarray:
     """Mean distance of each row to its ``k`` nearest other rows (leave-one-out).
+
+    The default ``k`` is a tenth of the rows (at least 5): a handful of similar anomalies are then
+    still far from most of their neighbours, where with a small ``k`` they would vouch for each other.
 
     Example:
         >>> knn_distances(torch.tensor([[0.0], [1.0], [2.0], [10.0]]), k=1).tolist()
@@ -46,5 +49,6 @@ def knn_distances(embeddings: torch.Tensor, k: int = 5) -> np.ndarray:
     """
     distances = torch.cdist(embeddings.float(), embeddings.float())
     distances.fill_diagonal_(float("inf"))
+    k = k if k is not None else max(5, embeddings.shape[0] // 10)
     k = max(1, min(k, embeddings.shape[0] - 1))
     return distances.topk(k, dim=1, largest=False).values.mean(dim=1).numpy()

@@ -128,7 +128,7 @@ def _classify_backbone(config: TrainConfig) -> tuple[torch.nn.Module, dict[str, 
 @torch.inference_mode()
 def _memory_bank(scorer: AnomalyScorer, images: torch.Tensor, config: TrainConfig,
                  status: Callable[[str], None]) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """The coreset of the training patch features, the per-image pooled features and the patch count."""
+    """The coreset of the training patch features, per-image mean features and the patch count."""
     feats, pooled = [], []
     for start in range(0, images.shape[0], config.batch_size):
         batch = scorer.net(scorer.normalise(images[start:start + config.batch_size]))

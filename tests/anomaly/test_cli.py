@@ -1,0 +1,76 @@
+"""``sightkit anomaly train|score|evaluate`` through the real entry point: results on stdout, one
+``error:`` line with exit 2 for a bad request, nothing written by a failed train."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+
+def _one_error(code: int, out: str, err: str) -> str:
+    lines = err.strip().splitlines()
+    assert code == 2 and out == "" and len(lines) == 1 and lines[0].startswith("error: "), (code, out, err)
+    return lines[0]
+
+
+def test_train_score_evaluate(cli, digit_folders: dict, tmp_path: Path) -> None:
+    bundle = tmp_path / "ones.sightkit"
+    code, out, err = cli("anomaly", "train", digit_folders["train"], "--out", bundle, "--size", 16,
+                         "--false-alarm", 0.1, "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["method"] == "patchcore" and summary["held_out"] == 20 and summary["false_alarm"] == 0.1
+    assert bundle.is_file() and "memory bank" in err
+
+    images = sorted(digit_folders["anomalous"].glob("d7_*.png"))[:2] + sorted(digit_folders["normal"].glob("*"))[:1]
+    code, out, err = cli("anomaly", "score", bundle, *images, "--heatmaps", tmp_path / "maps", "--json")
+    assert code == 0, err
+    rows = json.loads(out)
+    assert [Path(r["path"]).name for r in rows] == [p.name for p in images]
+    assert all(r["threshold"] == pytest.approx(summary["threshold"]) for r in rows)
+    assert sorted(p.name for p in (tmp_path / "maps").iterdir()) == sorted(
+        f"{p.parent.name}__{p.stem}.png" for p in images)
+    assert all(Path(r["heatmap"]).is_file() for r in rows)
+
+    code, out, err = cli("anomaly", "score", bundle, images[0], "--threshold", 1e9)
+    assert code == 0 and "normal" in out and "ANOMALY" not in out
+
+    code, out, err = cli("anomaly", "evaluate", bundle, digit_folders["normal"], digit_folders["anomalous"],
+                         "--out", tmp_path / "report", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["auroc"] > 0.9 and report["n_normal"] == 40 and report["n_anomalous"] == 40
+    assert report["training_images_scored"] == 0 and "scores" not in report
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert "Top heatmaps" in html and "data:image/png;base64," in html
+    assert json.loads((tmp_path / "report" / "report.json").read_text())["auroc"] == report["auroc"]
+
+    code, out, err = cli("anomaly", "evaluate", bundle, digit_folders["train"], digit_folders["anomalous"],
+                         "--out", tmp_path / "report2")
+    assert code == 0 and "note: 100 of the normal images were used in training" in err
+
+
+def test_train_errors_are_one_line_and_write_nothing(cli, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    line = _one_error(*cli("anomaly", "train", tmp_path / "empty", "--out", tmp_path / "a.sightkit"))
+    assert "no readable image files found" in line
+    line = _one_error(*cli("anomaly", "train", tmp_path / "empty", "--out", tmp_path / "a", "--false-alarm", 1.5))
+    assert "--false-alarm" in line
+    line = _one_error(*cli("anomaly", "train", tmp_path / "empty", "--out", tmp_path / "a", "--method", "gan"))
+    assert "'gan' is not one of" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]
+
+
+def test_score_refuses_another_task_and_missing_images(cli, tmp_path: Path, digit_folders: dict) -> None:
+    from sightkit.core.bundle import save_bundle
+
+    import torch
+
+    other = save_bundle(tmp_path / "clf", {"w": torch.zeros(1)}, {"task": "classify"})
+    image = sorted(digit_folders["normal"].glob("*.png"))[0]
+    line = _one_error(*cli("anomaly", "score", other, image))
+    assert "'classify' bundle, not a 'anomaly' bundle" in line
+    line = _one_error(*cli("anomaly", "score", other, tmp_path / "nothing*.png"))
+    assert "no such file" in line
