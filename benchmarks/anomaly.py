@@ -8,18 +8,24 @@ is the AUROC averaged over the ten choices. Nothing is pretrained: PatchCore use
 random wide CNN, the autoencoder learns from the normal images alone.
 
     SIGHTKIT_THREADS=1 python benchmarks/anomaly.py --datasets cifar10 digits --methods patchcore autoencoder
+    # or one process per dataset, merged into the same file:
+    SIGHTKIT_THREADS=1 python benchmarks/anomaly.py --datasets digits --update
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from _common import SHARED_DATA, write_result
+from _common import RESULTS, SHARED_DATA, write_result
 
 
 def main() -> None:
@@ -32,20 +38,43 @@ def main() -> None:
     parser.add_argument("--classes", nargs="*", default=None, help="normal classes to run (default: all)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--name", default="anomaly", help="results file name")
+    parser.add_argument("--update", action="store_true",
+                        help="merge into an existing results file (runs of other datasets / methods are kept), "
+                             "so datasets can run as separate processes")
     args = parser.parse_args()
 
     from sightkit import set_threads
 
     set_threads(None)
-    results = {}
+    results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for dataset in args.datasets:
             root = _dataset_root(dataset, Path(tmp))
             results[dataset] = {method: _run(root, method, args, Path(tmp) / dataset) for method in args.methods}
-    summary = {d: {m: r["mean_auroc"] for m, r in runs.items()} for d, runs in results.items()}
-    write_result(args.name, {"protocol": __doc__.split("\n\n")[1].replace("\n", " "),
-                             "train_fraction": args.train_fraction, "size": args.size, "epochs": args.epochs,
-                             "seed": args.seed, "mean_auroc": summary, "runs": results})
+    settings = {"train_fraction": args.train_fraction, "size": args.size, "epochs": args.epochs, "seed": args.seed}
+    with _locked(Path(tempfile.gettempdir()) / f"sightkit-benchmark-{args.name}.lock"):
+        commands = [" ".join([Path(sys.executable).name, *sys.argv])]
+        if args.update and (RESULTS / f"{args.name}.json").exists():
+            previous = json.loads((RESULTS / f"{args.name}.json").read_text())
+            if {k: previous.get(k) for k in settings} != settings:
+                raise SystemExit(f"{args.name}.json was run with other settings; rerun without --update")
+            for dataset, runs in previous["runs"].items():
+                results[dataset] = {**runs, **results.get(dataset, {})}
+            commands = previous.get("commands", [previous["command"]]) + commands
+        summary = {d: {m: r["mean_auroc"] for m, r in runs.items()} for d, runs in results.items()}
+        write_result(args.name, {"protocol": __doc__.split("\n\n")[1].replace("\n", " "), **settings,
+                                 "commands": commands, "mean_auroc": summary, "runs": results})
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (two --update runs finishing together)."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def _dataset_root(dataset: str, tmp: Path) -> Path:

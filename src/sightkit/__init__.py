@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 from sightkit.core.threads import set_threads  # noqa: E402  (no heavy imports)
 
 if TYPE_CHECKING:
+    from sightkit.tasks.anomaly.api import AnomalyDetector
     from sightkit.tasks.classify.api import Classifier
     from sightkit.tasks.detect.api import Detector
     from sightkit.tasks.enhance.api import Upscaler
@@ -25,11 +26,12 @@ if TYPE_CHECKING:
     from sightkit.tasks.generate.api import Generator
     from sightkit.tasks.search.api import SearchIndex
 
-__all__ = ["Classifier", "Detector", "FaceGallery", "Generator", "Inpainter", "SearchIndex", "Upscaler",
-           "__version__", "set_threads"]
+__all__ = ["AnomalyDetector", "Classifier", "Detector", "FaceGallery", "Generator", "Inpainter", "SearchIndex",
+           "Upscaler", "__version__", "set_threads"]
 
 
-_LAZY = {"Classifier": "sightkit.tasks.classify.api", "Detector": "sightkit.tasks.detect.api",
+_LAZY = {"AnomalyDetector": "sightkit.tasks.anomaly.api",
+         "Classifier": "sightkit.tasks.classify.api", "Detector": "sightkit.tasks.detect.api",
          "FaceGallery": "sightkit.tasks.face.api",
          "Generator": "sightkit.tasks.generate.api", "Inpainter": "sightkit.tasks.enhance.inpaint.api",
          "SearchIndex": "sightkit.tasks.search.api", "Upscaler": "sightkit.tasks.enhance.api"}

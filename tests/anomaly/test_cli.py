@@ -74,3 +74,15 @@ def test_score_refuses_another_task_and_missing_images(cli, tmp_path: Path, digi
     assert "'classify' bundle, not a 'anomaly' bundle" in line
     line = _one_error(*cli("anomaly", "score", other, tmp_path / "nothing*.png"))
     assert "no such file" in line
+
+
+def test_cli_defaults_are_the_train_config_defaults() -> None:
+    import typer
+
+    from sightkit.cli.anomaly import _CONFIG_OPTIONS, app
+    from sightkit.tasks.anomaly.config import TrainConfig
+
+    params = {p.name: p.default for p in typer.main.get_command(app).commands["train"].params}
+    for name in _CONFIG_OPTIONS:
+        assert params[name] == TrainConfig.model_fields[name].default, name
+    assert params["method"] == TrainConfig.model_fields["method"].default

@@ -14,7 +14,8 @@ from typing import Optional
 import typer
 
 from sightkit import __version__
-from sightkit.cli import anomaly, classify, data, demo, deploy, detect, enhance, explain, face, generate, info, search, serve
+from sightkit.cli import (anomaly, classify, data, demo, deploy, detect, enhance, explain, face, generate, info,
+                          search, serve)
 from sightkit.cli._help import is_help_shown, usage_error_line, use_readable_metavars
 from sightkit.core.threads import THREADS_ENV_VAR
 
