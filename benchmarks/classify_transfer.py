@@ -11,9 +11,11 @@ image of those classes. Four ways to use the K images:
 * ``freeze``: ``--init PRETRAIN --freeze-backbone`` (head alone);
 * ``fewshot``: ``--init PRETRAIN --few-shot`` (prototypes of all K images, no training).
 
-The pretrained bundle is reused from ``--workdir`` when it is there (its training is recorded).
+The pretrained bundle is reused from ``--workdir`` when it is there (its training is recorded);
+``--reuse`` takes the rows of earlier result files instead of running them again (to merge
+seeds run as separate processes).
 
-    python benchmarks/classify_transfer.py --shots 5 10 20 --seeds 0 --plantvillage
+    python benchmarks/classify_transfer.py --shots 5 10 20 --seeds 0 --plantvillage 0
 """
 
 from __future__ import annotations
@@ -92,13 +94,16 @@ def run_method(method: str, data: Path, init: Path, seed: int, out: Path, img_si
 
 
 def run_task(name: str, root: Path, classes: tuple[str, ...], shots: list[int], seeds: list[int], init: Path,
-             img_size: int, tmp: Path) -> list[dict]:
+             img_size: int, tmp: Path, done: dict[tuple, dict]) -> list[dict]:
     rows = []
     for k in shots:
         for seed in seeds:
             data = tmp / f"{name}-{k}-{seed}.csv"
             counts = manifest(root, classes, k, seed, data)
             for method in METHODS:
+                if (name, k, seed, method) in done:
+                    rows.append(done[(name, k, seed, method)])
+                    continue
                 result = run_method(method, data, init, seed, tmp / f"{name}-{k}-{seed}-{method}", img_size)
                 rows.append({"task": name, "shots": k, "seed": seed, "method": method, **counts, **result})
                 print(json.dumps(rows[-1]), flush=True)
@@ -118,7 +123,10 @@ def summary(rows: list[dict]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cifar", type=Path, default=SHARED_DATA / "cifar10_subset")
-    parser.add_argument("--plantvillage", action="store_true", help="also the PlantVillage task (5 and 10 shots)")
+    parser.add_argument("--plantvillage", type=int, nargs="*", metavar="SEED",
+                        help="also the PlantVillage task (5 and 10 shots) with these seeds")
+    parser.add_argument("--name", default="classify_transfer", help="results/NAME.json")
+    parser.add_argument("--reuse", type=Path, nargs="*", default=[], help="earlier result files whose rows to reuse")
     parser.add_argument("--shots", type=int, nargs="+", default=[5, 10, 20])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--pretrain-epochs", type=int, default=20)
@@ -127,16 +135,18 @@ def main() -> None:
     if not args.cifar.is_dir():
         raise SystemExit(f"{args.cifar} not found (needs ../shared/data)")
 
+    done = {(r["task"], r["shots"], r["seed"], r["method"]): {**r, "reused_from": str(path)}
+            for path in args.reuse for r in json.loads(path.read_text())["runs"]}
     clock = time.process_time()
     init, pretrained = pretrain(args.workdir, args.cifar, args.pretrain_epochs)
     with tempfile.TemporaryDirectory(dir=RESULTS.parent / "runs") as tmp:
-        rows = run_task("cifar10_5-9", args.cifar, TARGET_CLASSES, args.shots, args.seeds, init, 32, Path(tmp))
-        if args.plantvillage:
+        rows = run_task("cifar10_5-9", args.cifar, TARGET_CLASSES, args.shots, args.seeds, init, 32, Path(tmp), done)
+        if args.plantvillage is not None:
             plants = SHARED_DATA / "plantvillage_small"
             classes = tuple(sorted(p.name for p in plants.iterdir() if p.is_dir()))
-            rows += run_task("plantvillage", plants, classes, [k for k in args.shots if k <= 10], args.seeds, init,
-                             32, Path(tmp))
-    write_result("classify_transfer", {
+            rows += run_task("plantvillage", plants, classes, [k for k in args.shots if k <= 10],
+                             args.plantvillage or [0], init, 32, Path(tmp), done)
+    write_result(args.name, {
         "pretrain": pretrained, "target_classes": {"cifar10_5-9": TARGET_CLASSES}, "training": TRAIN,
         "methods": {"scratch": "skcnn_small from random weights", "finetune": "--init (backbone lr x0.1)",
                     "freeze": "--init --freeze-backbone", "fewshot": "--init --few-shot (prototypes)"},

@@ -97,7 +97,8 @@ def train_few_shot(data: Path | str, splits: DatasetSplits, config: Any, run_dir
     size = int(config.img_size or source.img_size or 32)
     mean, std = default_normalization(config.model, channels)
     model = create_model(config.model, len(splits.classes), channels)
-    status(f"init: {load_init(model, source, splits.classes, channels)}")
+    load_init(model, source, splits.classes, channels)
+    status(f"init: backbone from {source.path}; the head will hold the class prototypes")
     support = ImageDataset(splits.train, mode, size, build_eval_transform(mean, std))
     for _, reason in support.skipped:
         status(f"skipped {reason}")
