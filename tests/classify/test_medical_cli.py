@@ -80,7 +80,7 @@ def test_dicom_training_with_a_target_sensitivity_then_evaluate_and_predict(cli,
 
 def test_a_positive_class_that_is_not_a_class_is_one_error_line(cli, dicom_data: Path, tmp_path: Path) -> None:
     code, out, err = cli("classify", "train", dicom_data, "--model", "skcnn_tiny", "--epochs", "1",
-                         "--positive-class", "pneumonia", "--target-sensitivity", "0.9", "--out", tmp_path / "r",
+                         "--positive-class", "pneumonia", "--sensitivity", "0.9", "--out", tmp_path / "r",
                          "--no-progress")
     assert code == 2 and err.strip().splitlines()[-1].startswith("error: --positive-class 'pneumonia' is not a class")
     assert not (tmp_path / "r").exists()

@@ -63,13 +63,14 @@ def train(
     hflip: bool = typer.Option(True, "--hflip/--no-hflip", help="Random horizontal flips (turn off for text, digits)."),
     balance: bool = typer.Option(False, "--balance", help="Class-balanced loss weights (inverse class frequency) for "
                                                           "imbalanced data."),
-    target_sensitivity: Optional[float] = typer.Option(
-        None, min=0.0, max=1.0, help="Choose the positive class's decision threshold on the validation split for "
-                                     "this sensitivity (e.g. 0.95) and store it in the bundle; predict and evaluate "
-                                     "use it. \\[default: argmax]"),
+    sensitivity: Optional[float] = typer.Option(
+        None, help="Target sensitivity: the positive class's decision threshold is chosen on the validation "
+                   "split to reach it (e.g. 0.95) and stored in the bundle; predict and evaluate use it. "
+                   "\\[default: argmax]"),
+    target_sensitivity: Optional[float] = typer.Option(None, hidden=True, help="Same as --sensitivity."),
     positive_class: Optional[str] = typer.Option(
-        None, help="The class that is the finding, for --target-sensitivity. \\[default: a class named like "
-                   "pneumonia, abnormal, positive, ... (see docs/recipes/medical.md), else the second class]"),
+        None, help="The class that is the finding, for --sensitivity. \\[default: a class named like pneumonia, "
+                   "abnormal or positive (the list is in the medical recipe), else the second class]"),
     patience: Optional[int] = typer.Option(None, help="Stop early after N epochs without a val accuracy gain. "
                                                       "\\[default: off]"),
     max_minutes: Optional[float] = typer.Option(None, help="Stop training after this many minutes. "
@@ -124,8 +125,8 @@ def train(
         options["init"] = str(init)
     if generator is not None:
         options["generator"] = str(generator)
-    if target_sensitivity is not None:
-        options["target_sensitivity"] = target_sensitivity
+    if sensitivity is not None or target_sensitivity is not None:
+        options["target_sensitivity"] = sensitivity if sensitivity is not None else target_sensitivity
     if positive_class is not None:
         options["positive_class"] = positive_class
     if unlabeled is not None:
@@ -174,8 +175,8 @@ def evaluate(
                                                    "95% bootstrap intervals (one class against the rest). "
                                                    "\\[default: medical metrics for two classes]"),
     positive_class: Optional[str] = typer.Option(None, help="The class that is the finding. \\[default: the "
-                                                            "bundle's, else a class named like pneumonia, abnormal, "
-                                                            "positive, ..., else the second class]"),
+                                                            "bundle's, else a class named like pneumonia, abnormal "
+                                                            "or positive, else the second class]"),
     out: Optional[Path] = typer.Option(None, help="Report folder. \\[default: report-DATA beside BUNDLE]"),
     batch_size: int = typer.Option(64, min=1, help="Batch size."),
     json_out: bool = typer.Option(False, "--json", help="Print metrics as JSON."),
