@@ -26,21 +26,26 @@ EXACT_LIMIT = 20_000
 # measured by benchmarks/search.py (hnsw_recall@10).
 _HNSW_M = 32
 _HNSW_EF_CONSTRUCTION = 80
-_HNSW_EF_SEARCH = 128
+HNSW_EF_SEARCH = 128
 
 
 class VectorIndex:
-    """Top-k rows of a float32 matrix by inner product with each query; ``method`` "auto", "exact" or "hnsw"."""
+    """Top-k rows of a float32 matrix by inner product with each query; ``method`` "auto", "exact" or "hnsw".
+
+    ``ef_search`` is the HNSW search breadth: higher finds more of the exact neighbours, slower.
+    """
 
     def __init__(self, vectors: np.ndarray, method: str = "auto",
                  load_index: Callable[[], bytes | None] | None = None,
-                 save_index: Callable[[bytes], None] | None = None) -> None:
+                 save_index: Callable[[bytes], None] | None = None, ef_search: int = HNSW_EF_SEARCH) -> None:
         if method not in ("auto", "exact", "hnsw"):
             raise ConfigError(f"index method must be auto, exact or hnsw, not {method!r}")
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         use_hnsw = method == "hnsw" or (method == "auto" and len(self.vectors) > EXACT_LIMIT)
         self.method = "hnsw" if use_hnsw and len(self.vectors) else "exact"
         self._ann = _hnsw(self.vectors, load_index, save_index) if self.method == "hnsw" else None
+        if self._ann is not None:
+            self._ann.hnsw.efSearch = ef_search
 
     def __len__(self) -> int:
         return len(self.vectors)
@@ -90,5 +95,4 @@ def _hnsw(vectors: np.ndarray, load_index: Callable[[], bytes | None] | None,
         index.add(vectors)
         if save_index:
             save_index(faiss.serialize_index(index).tobytes())
-    index.hnsw.efSearch = _HNSW_EF_SEARCH
     return index
