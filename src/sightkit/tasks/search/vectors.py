@@ -9,7 +9,7 @@ Example:
     >>> index = VectorIndex(np.eye(3, 8, dtype=np.float32))
     >>> scores, rows = index.search(np.eye(1, 8, 1, dtype=np.float32), k=2)
     >>> rows[0].tolist(), scores[0].round(3).tolist()
-    [[1, 0], [1.0, 0.0]]
+    ([1, 0], [1.0, 0.0])
 """
 
 from __future__ import annotations
