@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from sightkit.cli._options import given_options, was_given
+from sightkit.cli._options import SYNC_BATCHNORM_HELP, given_options, was_given
 from sightkit.cli._output import err_console, print_json, progress_bar, status
 from sightkit.cli._paths import relative_names
 
@@ -33,7 +33,7 @@ _CONFIG_OPTIONS = ("epochs", "batch_size", "img_size", "optimizer", "lr", "weigh
                    "label_smoothing", "mixup", "cutmix", "augment", "hflip", "patience", "max_minutes", "val_fraction",
                    "test_fraction", "seed", "device", "workers", "pretrained", "weights", "synthetic", "balance",
                    "devices", "freeze_backbone", "backbone_lr_scale", "few_shot",
-                   "num_nodes", "strategy", "unlabeled_ratio", "unlabeled_conf", "lambda_u")
+                   "num_nodes", "strategy", "sync_batchnorm", "unlabeled_ratio", "unlabeled_conf", "lambda_u")
 
 
 @app.command()
@@ -84,6 +84,7 @@ def train(
                                         "DDP and needs --out. --batch-size stays the global batch."),
     num_nodes: int = typer.Option(1, help="Machines of a multi-node run (torchrun or SLURM start the processes)."),
     strategy: str = typer.Option("auto", help="auto or ddp (gloo on the CPU, NCCL on GPUs)."),
+    sync_batchnorm: bool = typer.Option(False, "--sync-batchnorm", help=SYNC_BATCHNORM_HELP),
     pretrained: bool = typer.Option(False, "--pretrained/--no-pretrained",
                                     help="Start from timm's pretrained weights (downloaded once, then cached)."),
     weights: Optional[Path] = typer.Option(None, help="Local weights to start from (safetensors, torch state dict, "

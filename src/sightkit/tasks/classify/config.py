@@ -49,6 +49,8 @@ class TrainConfig(BaseModel):
     devices: int = Field(1, ge=1, description="processes (GPUs, or CPU processes) per node; DDP when above 1")
     num_nodes: int = Field(1, ge=1, description="machines of a multi-node DDP run")
     strategy: Literal["auto", "ddp"] = Field("auto", description="Lightning strategy; ddp also for torchrun/SLURM")
+    sync_batchnorm: bool = Field(False, description="batch-norm statistics over the global batch (SyncBatchNorm; "
+                                                    "GPUs only)")
     synthetic: int = Field(0, ge=0, description="generated images per class added to the training split")
     generator: str | None = Field(None, description="class-conditional generate bundle that --synthetic samples")
     # transfer and few-shot (tasks/classify/transfer.py, fewshot.py)

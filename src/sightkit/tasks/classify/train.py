@@ -156,7 +156,7 @@ def _train(data: Path | str, splits: DatasetSplits, config: TrainConfig, run_dir
     pl.seed_everything(config.seed, verbose=False)
     model = create_model(config.model, len(splits.classes), channels, pretrained=config.pretrained,
                          weights=config.weights)
-    prepare_start(model, config, splits.classes, channels, status)  # --init, --freeze-backbone
+    prepare_start(model, config, splits, channels, status)  # --init, --freeze-backbone
 
     train_tf = build_train_transform(config.augment, mean, std, size=size, hflip=config.hflip)
     train_ds = (ShardDataset(shards, "train", DecodeBytes(mode, size, train_tf), seed=config.seed) if shards
@@ -182,7 +182,7 @@ def _train(data: Path | str, splits: DatasetSplits, config: TrainConfig, run_dir
     trainer = build_trainer(run_dir, max_epochs=config.epochs, monitor=monitored_metric(config), device=config.device,
                             patience=config.patience, max_minutes=config.max_minutes, progress=progress,
                             resuming=resume, devices=config.devices, num_nodes=config.num_nodes,
-                            strategy=config.strategy)
+                            strategy=config.strategy, sync_batchnorm=config.sync_batchnorm)
     train_loader, val_loader = _loaders(train_ds, val_ds, config, trainer.world_size)
     if unlabeled is not None:
         train_loader = with_unlabeled(train_loader, unlabeled, config.unlabeled_ratio, config.workers)
