@@ -84,7 +84,8 @@ class CollapseWatch(pl.Callback):
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         value = pl_module.diversity()
-        pl_module.log("diversity", value, prog_bar=True, on_step=False, on_epoch=True)
+        # Under DDP the EMA's batch-norm statistics differ by each process's last batch: average the value.
+        pl_module.log("diversity", value, prog_bar=True, on_step=False, on_epoch=True, sync_dist=True)
         if value < self.ratio and not self.below:
             self.report(f"epoch {trainer.current_epoch + 1}", value)
         self.below = value < self.ratio
