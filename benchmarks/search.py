@@ -228,8 +228,9 @@ def _training_record(bundle: Path) -> dict:
     meta = read_meta(bundle)
     run = meta.get("training", {})
     return {"bundle": str(bundle), "model": (meta.get("architecture") or {}).get("name"),
-            "epochs_run": run.get("epochs_run"), "stop_reason": run.get("stop_reason"),
-            "minutes": run.get("minutes"), "splits": run.get("splits"), "metrics": meta.get("metrics")}
+            "epochs_planned": (run.get("config") or {}).get("epochs"), "epochs_run": run.get("epochs_run"),
+            "stopped": run.get("stopped"), "duration_s": run.get("duration_s"), "splits": run.get("splits"),
+            "metrics": meta.get("metrics")}
 
 
 def main() -> None:
