@@ -12,7 +12,7 @@ import torch
 from sightkit.core.bundle import read_extra, save_bundle
 from sightkit.errors import ConfigError
 from sightkit.tasks.classify.api import Classifier
-from sightkit.tasks.classify.fewshot import class_prototypes, leave_one_out_cosines
+from sightkit.tasks.classify.prototypes import class_prototypes, leave_one_out_cosines
 from sightkit.tasks.classify.model import create_model
 from sightkit.tasks.classify.predict import expand_image_paths
 from sightkit.tasks.classify.splits import RECORD_FILE

@@ -8,12 +8,16 @@ import pytest
 import torch
 
 from sightkit.core.bundle import load_bundle, save_bundle
+from sightkit.data.dataset import ImageDataset
+from sightkit.data.discover import discover
+from sightkit.data.transforms import build_eval_transform
 from sightkit.errors import ConfigError, ModelError
 from sightkit.tasks.classify.api import Classifier
 from sightkit.tasks.classify.config import make_config
 from sightkit.tasks.classify.model import create_model
+from sightkit.tasks.classify.prototypes import class_prototypes, embed_samples
 from sightkit.tasks.classify.transfer import (InitSource, backbone_lr_scale, freeze_backbone, head_keys, load_init,
-                                              parameter_groups, read_init)
+                                              parameter_groups, prepare_start, read_init)
 
 SIZE = 12
 FAST = {"epochs": 1, "batch_size": 8, "workers": 0, "progress": False, "status": lambda m: None}
@@ -56,9 +60,26 @@ def test_init_reinitialises_the_head_when_the_classes_differ(trained):
         torch.testing.assert_close(model.state_dict()[key], value)
 
 
+def test_a_new_head_is_imprinted_with_the_class_prototypes(trained, tmp_path, dataset_writer):
+    data = dataset_writer(tmp_path / "new", per_class=4, size=SIZE, classes=("dark", "stripes"))
+    splits = discover(data, val_fraction=0.0)
+    model = create_model("skcnn_tiny", 2, 1)
+    notes: list[str] = []
+    config = make_config(model="skcnn_tiny", init=str(trained / "model"), img_size=SIZE)
+    prepare_start(model, config, splits, 1, notes.append)
+    assert notes[-1] == "init: head imprinted with the class means of 8 training images"
+    assert model.training  # left as it was
+    images = ImageDataset(splits.train, "L", SIZE, build_eval_transform([0.5], [0.25]))
+    features, labels = embed_samples(model.eval(), images)
+    rows = torch.nn.functional.normalize(model.state_dict()["head.2.weight"], dim=1)
+    torch.testing.assert_close(rows, class_prototypes(features, labels, 2))
+
+
 def test_train_from_a_bundle_takes_its_architecture_and_size(trained, tmp_path, dataset_writer):
     data = dataset_writer(tmp_path / "new", per_class=8, size=20, classes=("dark", "stripes"))
-    clf = Classifier.train(data, out=tmp_path / "run", init=str(trained / "model"), **FAST)
+    notes: list[str] = []
+    clf = Classifier.train(data, out=tmp_path / "run", init=str(trained / "model"), **{**FAST, "status": notes.append})
+    assert any("head imprinted with the class means of" in note for note in notes)
     assert clf.meta["architecture"]["name"] == "skcnn_tiny"  # not the default skcnn_small
     assert clf.meta["preprocessing"]["size"] == SIZE  # the --init bundle's, not the data's 20 px
     assert clf.meta["training"]["config"]["init"] == str(trained / "model")

@@ -2,9 +2,8 @@
 
 Each class's prototype is the mean of its support images' L2-normalised embeddings, normalised
 again; an image goes to the class whose prototype is nearest (highest cosine). The result is a
-normal classify bundle: the backbone of ``--init`` and a linear head whose rows are the prototypes
-times ``COSINE_SCALE / m`` (``m``: the median embedding norm of the support images), bias 0. For
-any image the head's arg-max is exactly the nearest prototype, since ``w_c . f = |f| s/m cos(f, p_c)``.
+normal classify bundle: the backbone of ``--init`` and a linear head holding the prototypes (see
+:mod:`sightkit.tasks.classify.prototypes`), whose arg-max is exactly the nearest prototype.
 
 Support images: the training split, and the validation split too when a test split holds the
 report (no epoch to choose, so every labelled image that is not held out helps). The temperature
@@ -25,53 +24,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
-from torch.utils.data import DataLoader
 
 from sightkit.core.bundle import save_bundle
 from sightkit.data.dataset import ImageDataset
 from sightkit.data.discover import DatasetSplits
 from sightkit.data.shards import is_shard_source
 from sightkit.data.transforms import build_eval_transform
-from sightkit.errors import ConfigError, DataError, ModelError
+from sightkit.errors import ConfigError, DataError
 from sightkit.tasks.classify.calibration import fit_temperature
-from sightkit.tasks.classify.model import create_model, default_normalization, penultimate_features
+from sightkit.tasks.classify.model import create_model, default_normalization
+from sightkit.tasks.classify.prototypes import COSINE_SCALE, embed_samples, leave_one_out_cosines, set_prototype_head
 from sightkit.tasks.classify.splits import RECORD_FILE, record_dataset
-from sightkit.tasks.classify.transfer import classifier_layer, load_init, read_init
-
-COSINE_SCALE = 10.0  # logits = cosine / 0.1: the usual temperature of cosine classifiers (before calibration)
-
-
-def class_prototypes(embeddings: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """Per class, the L2-normalised mean of its L2-normalised embeddings: ``(num_classes, D)``.
-
-    Example:
-        >>> class_prototypes(torch.eye(3), torch.tensor([0, 1, 1]), 2)
-        tensor([[1.0000, 0.0000, 0.0000],
-                [0.0000, 0.7071, 0.7071]])
-    """
-    unit = F.normalize(embeddings, dim=1)
-    sums = torch.zeros(num_classes, unit.shape[1], dtype=unit.dtype).index_add_(0, labels, unit)
-    return F.normalize(sums, dim=1)
-
-
-def leave_one_out_cosines(embeddings: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """Cosine of each embedding to every prototype, its own class's prototype built without it.
-
-    Rows of images alone in their class cannot be scored this way and are NaN.
-
-    Example:
-        >>> leave_one_out_cosines(torch.eye(2).repeat(2, 1), torch.tensor([0, 1, 0, 1]), 2)[0]
-        tensor([1., 0.])
-    """
-    unit = F.normalize(embeddings, dim=1)
-    sums = torch.zeros(num_classes, unit.shape[1], dtype=unit.dtype).index_add_(0, labels, unit)
-    cosines = unit @ F.normalize(sums, dim=1).T
-    own = F.normalize(sums[labels] - unit, dim=1)  # the own-class prototype without the image
-    cosines[torch.arange(len(labels)), labels] = (unit * own).sum(1)
-    alone = torch.bincount(labels, minlength=num_classes)[labels] < 2
-    cosines[alone] = float("nan")
-    return cosines
+from sightkit.tasks.classify.transfer import load_init, read_init
 
 
 def train_few_shot(data: Path | str, splits: DatasetSplits, config: Any, run_dir: Path,
@@ -102,16 +66,14 @@ def train_few_shot(data: Path | str, splits: DatasetSplits, config: Any, run_dir
     support = ImageDataset(splits.train, mode, size, build_eval_transform(mean, std))
     for _, reason in support.skipped:
         status(f"skipped {reason}")
-    features, labels = _features(model.eval(), support)
+    features, labels = embed_samples(model.eval(), support)
     counts = torch.bincount(labels, minlength=len(splits.classes))
     if (counts == 0).any():
         empty = [name for name, n in zip(splits.classes, counts.tolist()) if n == 0]
         raise DataError(f"DATA {data}: no readable support image of class {', '.join(empty)}")
     status(f"few-shot: {len(labels)} support images, {counts.min().item()}-{counts.max().item()} per class")
 
-    prototypes = class_prototypes(features, labels, len(splits.classes))
-    norm = float(features.norm(dim=1).median().clamp(min=1e-6))
-    _set_head(model, prototypes * (COSINE_SCALE / norm))
+    norm = set_prototype_head(model, features, labels, len(splits.classes))
     temperature, loo_accuracy = _calibrate(features, labels, len(splits.classes), status)
 
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -139,27 +101,6 @@ def train_few_shot(data: Path | str, splits: DatasetSplits, config: Any, run_dir
     bundle_path = save_bundle(run_dir / "model", model.state_dict(), meta,
                               extras={RECORD_FILE: record_dataset(splits)})
     return TrainResult(run_dir, bundle_path, meta, report)
-
-
-@torch.no_grad()
-def _features(model: torch.nn.Module, dataset: ImageDataset) -> tuple[torch.Tensor, torch.Tensor]:
-    """Penultimate-layer features (not normalised) and labels of every image of ``dataset``."""
-    rows, labels = [], []
-    for images, targets in DataLoader(dataset, batch_size=128):
-        rows.append(penultimate_features(model, images).float())
-        labels.append(targets)
-    return torch.cat(rows), torch.cat(labels)
-
-
-def _set_head(model: torch.nn.Module, weight: torch.Tensor) -> None:
-    layer = classifier_layer(model)
-    if not isinstance(layer, torch.nn.Linear) or layer.weight.shape != weight.shape:
-        raise ModelError(f"--few-shot: the classification layer of {type(model).__name__} is not a linear layer on "
-                         "the embeddings; use a built-in or a timm model with a linear head")
-    with torch.no_grad():
-        layer.weight.copy_(weight)
-        if layer.bias is not None:
-            layer.bias.zero_()
 
 
 def _calibrate(features: torch.Tensor, labels: torch.Tensor, num_classes: int,

@@ -4,19 +4,22 @@
 ``sightkit classify train`` run (``RUN/checkpoints/*.ckpt``; the run's ``config.json`` names its
 architecture and classes). Unlike ``--weights`` (any state dict, tensors matched by shape), it
 checks what it loads: the task, the architecture, the channels, and the whole backbone. The
-classification head is kept when the classes are the same (reordered to the new class order),
-and set to zeros when they differ: training then starts from uniform predictions rather than
-from large random logits on the trained features (BiT, Kolesnikov et al. 2020, does the same).
+classification head is kept when the classes are the same (reordered to the new class order).
+When they differ, :func:`load_init` sets it to zeros (uniform predictions rather than large
+random logits on the trained features) and :func:`prepare_start` then imprints it with the class
+prototypes of the training images' embeddings (Qi, Brown and Lowe 2018), so training starts
+from the ``--few-shot`` classifier.
 
 Example:
     >>> model = create_model("skcnn_small", num_classes=5)  # doctest: +SKIP
     >>> load_init(model, read_init("runs/cifar/model"), ["cat", "dog", "fox", "owl", "yak"])  # doctest: +SKIP
-    'backbone from runs/cifar/model; new head for 5 classes (the bundle has 5 others)'
+    'backbone from runs/cifar/model; new zero head for 5 classes (the source has 5 others)'
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +32,7 @@ from sightkit.errors import BundleError, ConfigError, ModelError
 
 TASK = "classify"
 DEFAULT_BACKBONE_LR_SCALE = 0.1  # with --init: the backbone already knows useful features; move it gently
+IMPRINT_PER_CLASS = 64  # training images per class whose embeddings imprint a new head
 
 
 @dataclass(frozen=True)
@@ -146,7 +150,7 @@ def load_init(model: nn.Module, source: InitSource, classes: list[str], in_chans
                              "is it for another architecture?")
         backbone[key] = theirs
     model.load_state_dict(backbone, strict=False)
-    if source.classes is not None and sorted(source.classes) == sorted(classes) and all(k in state for k in head):
+    if _same_classes(source, classes) and all(k in state for k in head):
         order = torch.tensor([source.classes.index(name) for name in classes])
         with torch.no_grad():
             for key in head:
@@ -257,9 +261,47 @@ def parameter_groups(model: nn.Module, lr: float, weight_decay: float, backbone_
             for (is_head, decays), params in groups.items() if params]
 
 
-def prepare_start(model: nn.Module, config: Any, classes: list[str], in_chans: int, status: Any) -> None:
-    """Apply ``--init`` and ``--freeze-backbone`` to a freshly built ``model``, saying what was done."""
+def prepare_start(model: nn.Module, config: Any, splits: Any, in_chans: int, status: Any) -> None:
+    """Apply ``--init`` and ``--freeze-backbone`` to a freshly built ``model``, saying what was done.
+
+    A new head (other classes) is imprinted: its rows become the class prototypes of the training
+    images' embeddings (up to ``IMPRINT_PER_CLASS`` per class), so training starts from the
+    nearest-class-mean classifier of ``--few-shot`` instead of from nothing.
+    """
     if config.init:
-        status(f"init: {load_init(model, read_init(config.init), classes, in_chans)}")
+        source = read_init(config.init)
+        status(f"init: {load_init(model, source, splits.classes, in_chans)}")
+        if not _same_classes(source, splits.classes) and splits.train and config.img_size:
+            status(f"init: {imprint_head(model, splits, config, in_chans)}")
     if config.freeze_backbone:
         status(f"frozen backbone: {freeze_backbone(model):,} parameters; training the head alone")
+
+
+def imprint_head(model: nn.Module, splits: Any, config: Any, in_chans: int) -> str:
+    """Set the classification layer to the prototypes of (up to ``IMPRINT_PER_CLASS`` per class) training images.
+
+    Example:
+        >>> imprint_head(model, splits, make_config(init="runs/cifar/model", img_size=32), 3)  # doctest: +SKIP
+        'head imprinted with the class means of 25 training images'
+    """
+    from sightkit.data.dataset import ImageDataset
+    from sightkit.data.transforms import build_eval_transform
+    from sightkit.tasks.classify.model import default_normalization
+    from sightkit.tasks.classify.prototypes import embed_samples, set_prototype_head
+
+    samples, taken = [], Counter()
+    for sample in splits.train:
+        if taken[sample.label] < IMPRINT_PER_CLASS:
+            samples.append(sample)
+            taken[sample.label] += 1
+    mean, std = default_normalization(config.model, in_chans)
+    dataset = ImageDataset(samples, "L" if in_chans == 1 else "RGB", config.img_size, build_eval_transform(mean, std))
+    was_training = model.training
+    features, labels = embed_samples(model.eval(), dataset)
+    model.train(was_training)
+    set_prototype_head(model, features, labels, len(splits.classes))
+    return f"head imprinted with the class means of {len(labels)} training images"
+
+
+def _same_classes(source: InitSource, classes: list[str]) -> bool:
+    return source.classes is not None and sorted(source.classes) == sorted(classes)
