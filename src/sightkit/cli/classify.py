@@ -91,8 +91,8 @@ def train(
                                                       "bundle)."),
     init: Optional[Path] = typer.Option(None, metavar="BUNDLE_OR_CKPT",
                                         help="Fine-tune from a classify bundle or a classify run's checkpoint: its "
-                                             "architecture, backbone and input size; its head too when the classes "
-                                             "are the same."),
+                                             "architecture, backbone and input size; its head when the classes are "
+                                             "the same, else a head imprinted with the class means of the embeddings."),
     freeze_backbone: bool = typer.Option(False, "--freeze-backbone", help="Train the classification layer alone "
                                                                           "(BatchNorm statistics kept); needs --init."),
     backbone_lr_scale: Optional[float] = typer.Option(None, help="Backbone learning rate as a share of --lr. "
