@@ -14,20 +14,6 @@ from sightkit.tasks.detect.predict import Box
 from sightkit.tasks.detect.shapes import write_shapes
 
 
-@pytest.fixture(scope="module")
-def shapes(tmp_path_factory) -> Path:
-    return write_shapes(tmp_path_factory.mktemp("detect") / "shapes", count=10, size=64, fmt="yolo", seed=1)
-
-
-@pytest.fixture(scope="module")
-def trained(shapes: Path, tmp_path_factory) -> Path:
-    run = tmp_path_factory.mktemp("run") / "run"
-    result = Detector.train(shapes, out=run, epochs=1, image_size=64, batch_size=4, val_fraction=0.2,
-                            progress=False, status=lambda line: None)
-    assert result.meta["training"]["train_images"] == 8 and result.meta["training"]["format"] == "yolo"
-    return result.bundle
-
-
 def test_training_saves_a_bundle_that_round_trips(trained: Path, shapes: Path, tmp_path: Path) -> None:
     detector = Detector.load(trained)
     assert detector.classes == ["circle", "square", "triangle"]

@@ -12,7 +12,7 @@ from sightkit.cli._output import print_json, status
 
 
 def export(
-    bundle: Path = typer.Argument(..., help="A classify bundle (folder or .sightkit)."),
+    bundle: Path = typer.Argument(..., help="A classify or detect bundle (folder or .sightkit)."),
     fmt: str = typer.Option("onnx", "--format", help="Export format: onnx."),
     opset: int = typer.Option(17, help="ONNX opset, 7-20 (17 runs on ONNX Runtime 1.14+)."),
     dynamic_batch: bool = typer.Option(False, "--dynamic-batch", help="Any batch size (without it: batch 1)."),
@@ -31,6 +31,11 @@ def export(
         print_json(result.to_dict())
         return
     parity = result.parity
+    if "matched" in parity:  # a detector: boxes compared, one image per call
+        typer.echo(f"wrote {result.path} ({result.size_bytes / 2**20:.2f} MB, opset {result.opset}, one image of "
+                   f"any size); parity on {parity['images']} images: {parity['matched']:.0%} of {parity['boxes']} "
+                   f"boxes matched, max corner diff {parity['max_box_diff_px']:.2g} px")
+        return
     typer.echo(f"wrote {result.path} ({result.size_bytes / 2**20:.2f} MB, opset {result.opset}, "
                f"{'dynamic batch' if result.dynamic_batch else 'batch 1'}); parity on {parity['n']} inputs: "
                f"max |logit diff| {parity['max_abs_diff']:.2g}, top-1 agreement {parity['top1_agreement']:.0%}")
@@ -121,7 +126,8 @@ def distill(
 
 
 def bench(
-    bundles: list[Path] = typer.Argument(..., help="Bundles (each run as every backend) or .onnx files."),
+    bundles: list[Path] = typer.Argument(..., help="Bundles (each run as every backend) or .onnx files; "
+                                                   "detectors are timed per 1080p frame."),
     backends: str = typer.Option("torch,onnx,onnx-int8", help="Comma list of torch, onnx, onnx-int8."),
     batch: str = typer.Option("1,8,32", help="Comma list of batch sizes."),
     data: Optional[Path] = typer.Option(None, help="Labelled images for accuracy (and INT8 calibration)."),

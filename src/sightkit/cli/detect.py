@@ -134,14 +134,12 @@ def predict(
     """Find objects in images or a video: boxes drawn into --out, one line (or JSON line) per image or frame."""
     from sightkit.core.folders import removed_on_failure
     from sightkit.tasks.detect.api import Detector
-    from sightkit.tasks.detect.predict import check_thresholds
     from sightkit.tasks.detect.video import is_video_file
 
     video = is_video_file(images)
     paths = [] if video else _image_paths(images)
     detector = Detector.load(bundle)
-    check_thresholds(score if score is not None else detector.predictor.score,
-                     nms if nms is not None else detector.predictor.nms)
+    detector.predictor.thresholds(score, nms)
     out = out or Path("runs") / f"detect-predict-{images.stem}"
     with removed_on_failure(out):
         if video:

@@ -4,9 +4,10 @@ Each bundle is measured as the chosen backends: ``torch`` (eager PyTorch), ``onn
 ONNX Runtime) and ``onnx-int8`` (static INT8, calibrated on real images: ``calib``, else
 ``data``, else the bundle's recorded validation split; without any of them the INT8 variant
 is skipped with a note); an ``.onnx`` file is measured as it is. All variants take the same
-inputs. Timing is round-robin: after ``warmup`` calls each, every repeat runs each variant
-once in turn, so load from other processes hits all of them alike and their ratios stay
-stable on a shared machine (the order alternates each round).
+inputs; detectors are timed per 1080p frame (:mod:`sightkit.deploy.detect_bench`). Timing is
+round-robin: after ``warmup`` calls each, every repeat runs each variant once in turn, so
+load from other processes hits all of them alike and their ratios stay stable on a shared
+machine (the order alternates each round).
 Latency is reported as p50/p95 per call; throughput as images/s at the median.
 Every backend uses the same number of threads (``torch.set_num_threads`` and
 ONNX Runtime's ``intra_op_num_threads``): ``threads``, or else the process-wide setting
@@ -66,11 +67,18 @@ def bench(bundles: Sequence[str | Path], backends: Sequence[str] = BACKENDS,
     ``data``: labelled images for accuracy (and, without ``calib``, INT8 calibration).
     """
     _check(backends, batches, warmup, repeats, threads)
+    detectors = _are_detectors(bundles)
+    if detectors and (data is not None or calib is not None):
+        raise ConfigError("--data / --calib: detectors are timed only; measure their mAP with 'sightkit detect evaluate'")
     pairs = _labelled_images(data) if data is not None else None  # a bad --data fails before any model loads
     previous_threads = torch.get_num_threads()
     threads = threads or previous_threads
     torch.set_num_threads(threads)
     try:
+        if detectors:
+            from sightkit.deploy.detect_bench import bench_detectors
+
+            return bench_detectors(bundles, backends, batches, threads, warmup, repeats, status)
         with tempfile.TemporaryDirectory(prefix="sightkit-bench-") as tmp:
             variants = []
             labels = _labels([Path(b) for b in bundles])
@@ -175,6 +183,17 @@ def _check(backends: Sequence[str], batches: Sequence[int], warmup: int, repeats
         raise ConfigError("--batch: give batch sizes of at least 1, e.g. 1,8,32")
     if warmup < 0 or repeats < 1 or (threads is not None and threads < 1):
         raise ConfigError("--warmup must be >= 0, --repeats and --threads >= 1")
+
+
+def _are_detectors(bundles: Sequence[str | Path]) -> bool:
+    """Whether the sources are detectors (all of them); mixing detectors and classifiers is refused."""
+    from sightkit.core.bundle import read_meta
+    from sightkit.deploy.onnx_meta import read_metadata
+
+    tasks = {(read_metadata(b) if Path(b).suffix == ".onnx" else read_meta(b))["task"] for b in bundles}
+    if "detect" in tasks and len(tasks) > 1:
+        raise ConfigError("bench: give detectors or classifiers, not both in one run")
+    return tasks == {"detect"}
 
 
 def _calibration(bundle: Path, given: str | Path | None,

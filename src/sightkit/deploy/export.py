@@ -1,5 +1,7 @@
 """Export a classifier bundle to ONNX, with its metadata inside and a parity check at the end.
 
+A detect bundle goes to :func:`sightkit.deploy.detect_export.export_detector` (one image in, boxes out).
+
 The TorchScript-based ``torch.onnx.export`` (``dynamo=False``) is used: in torch 2.9-2.14 it
 honours ``--opset`` exactly and names an operator that an opset is too old for, while the
 ``torch.export`` path silently falls back to opset 18 when asked for an older one. The
@@ -36,7 +38,7 @@ from sightkit.deploy.onnx_predictor import OnnxBackend
 from sightkit.errors import ConfigError, DeployError, ImageError
 from sightkit.tasks.classify.predict import Predictor
 
-FORMATS = {"onnx": ("classify",)}  # format -> tasks it supports
+FORMATS = {"onnx": ("classify", "detect")}  # format -> tasks it supports (detect: deploy/detect_export.py)
 DEFAULT_OPSET = 17
 MIN_OPSET, MAX_OPSET = 7, 20  # the range of torch's TorchScript ONNX exporter
 PARITY_TOLERANCE = 1e-3  # max |logit difference|, relative to max(1, largest |logit|)
@@ -67,7 +69,10 @@ def export_onnx(bundle: str | Path, out: str | Path, *, fmt: str = "onnx", opset
     Raises :class:`DeployError` (and writes nothing) when the task or an operator is not
     supported, or when ONNX Runtime does not reproduce the model.
     """
-    check_exportable(bundle, fmt)
+    if check_exportable(bundle, fmt)["task"] == "detect":
+        from sightkit.deploy.detect_export import export_detector
+
+        return export_detector(bundle, out, opset=opset, dynamic_batch=dynamic_batch, samples=samples)
     predictor = Predictor.from_bundle(bundle)
     model = export_model(predictor, opset=opset, dynamic_batch=dynamic_batch, source=str(bundle))
     parity = check_parity(predictor, model, parity_inputs(predictor, samples), tolerance)

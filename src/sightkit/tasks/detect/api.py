@@ -13,8 +13,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from sightkit.core.images import ImageSource, load_image
-from sightkit.errors import ConfigError
+from sightkit.errors import BundleError, ConfigError
 from sightkit.tasks.detect.config import make_detect_config
 from sightkit.tasks.detect.predict import Box, DetectPredictor
 from sightkit.tasks.detect.train import DetectTrainResult
@@ -66,13 +68,26 @@ class Detector:
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> Detector:
-        """Load a ``detect`` bundle (a folder or a ``.sightkit`` file).
+        """Load a ``detect`` bundle (a folder or a ``.sightkit`` file), or its ONNX export (``.onnx``).
+
+        An ``.onnx`` file written by ``sightkit export BUNDLE`` runs on ONNX Runtime with the
+        same boxes; its NMS IoU and lowest score are built in (see ``docs/detect.md``).
 
         Example:
             >>> Detector.load("runs/detect-shapes/model").classes  # doctest: +SKIP
             ['circle', 'square', 'triangle']
+            >>> Detector.load("shapes.onnx").predict("shapes.png", score=0.5)  # doctest: +SKIP
         """
+        if Path(path).suffix.lower() == ".onnx":
+            from sightkit.deploy.detect_onnx import load_onnx_detector
+
+            return cls(load_onnx_detector(path, device), Path(path))
         return cls(DetectPredictor.from_bundle(path, device), Path(path))
+
+    @property
+    def is_onnx(self) -> bool:
+        """Whether this detector runs an ONNX file on ONNX Runtime (it cannot be saved as a bundle)."""
+        return not isinstance(self.predictor.model, torch.nn.Module)
 
     def predict(self, image: ImageSource, score: float | None = None, nms: float | None = None) -> list[Box]:
         """Boxes in ``image`` (a path, bytes, PIL image or array), highest score first.
@@ -106,4 +121,6 @@ class Detector:
         """Write the bundle (a folder, or a zip when ``path`` ends in ``.sightkit``), metadata unchanged."""
         from sightkit.core.bundle import save_bundle
 
+        if self.is_onnx:
+            raise BundleError(f"{self.path}: an ONNX file cannot be saved as a bundle; save the bundle it came from")
         return save_bundle(path, self.predictor.model.state_dict(), self.meta)

@@ -61,11 +61,16 @@ def check_thresholds(score: float, nms: float) -> None:
 
 
 class DetectPredictor:
-    """A detector with its class names and preprocessing, ready to run on any image size."""
+    """A detector with its class names and preprocessing, ready to run on any image size.
 
-    def __init__(self, model: torch.nn.Module, meta: dict[str, Any], device: str = "cpu") -> None:
+    ``model`` is a torchvision detector, or a backend that takes the same list of images plus
+    ``score``, ``nms`` and ``max_detections`` and returns the same dicts (e.g. ONNX Runtime's,
+    :class:`~sightkit.deploy.detect_onnx.OnnxDetectBackend`).
+    """
+
+    def __init__(self, model: torch.nn.Module | Any, meta: dict[str, Any], device: str = "cpu") -> None:
         self.meta, self.device = meta, torch.device(device)
-        self.model = model.to(self.device).eval()
+        self.model = model.to(self.device).eval() if isinstance(model, torch.nn.Module) else model
         self.classes: list[str] = list(meta["classes"])
         self.image_size = int(meta["architecture"]["image_size"])
         thresholds = meta.get("thresholds", {})
@@ -86,20 +91,36 @@ class DetectPredictor:
                               f"{str(exc).splitlines()[0][:200]})") from None
         return cls(model, meta, device)
 
+    def thresholds(self, score: float | None = None, nms: float | None = None) -> tuple[float, float]:
+        """``(score, nms)`` with the bundle's where ``None``, checked (:class:`ConfigError` when out of range
+        or, for an ONNX backend, not what its graph can honour).
+
+        Example:
+            >>> predictor.thresholds(None, 0.6)  # doctest: +SKIP
+            (0.3, 0.6)
+        """
+        score = self.score if score is None else score
+        nms = self.nms if nms is None else nms
+        check_thresholds(score, nms)
+        if not isinstance(self.model, torch.nn.Module) and hasattr(self.model, "check"):
+            self.model.check(score, nms)
+        return score, nms
+
     @torch.inference_mode()
     def predict_batch(self, images: list[Image.Image], score: float | None = None, nms: float | None = None,
                       max_detections: int = 100) -> list[list[Box]]:
         """Boxes per image, highest score first, in each image's own pixels."""
-        score = self.score if score is None else score
-        nms = self.nms if nms is None else nms
-        check_thresholds(score, nms)
-        set_thresholds(self.model, score, nms, max_detections)
+        score, nms = self.thresholds(score, nms)
         tensors, factors = [], []
         for image in images:
             small, factor = shrink(image.convert("RGB"), self.image_size)
             tensors.append(to_tensor(small).to(self.device))
             factors.append(factor)
-        outputs = self.model(tensors)
+        if isinstance(self.model, torch.nn.Module):
+            set_thresholds(self.model, score, nms, max_detections)
+            outputs = self.model(tensors)
+        else:
+            outputs = self.model(tensors, score=score, nms=nms, max_detections=max_detections)
         return [self._boxes(output, factor) for output, factor in zip(outputs, factors)]
 
     def predict(self, image: Image.Image, score: float | None = None, nms: float | None = None) -> list[Box]:
