@@ -111,13 +111,13 @@ def run_task(name: str, root: Path, classes: tuple[str, ...], shots: list[int], 
 
 
 def summary(rows: list[dict]) -> dict:
-    """Mean test accuracy per task, shots and method (over the seeds run)."""
+    """Mean test accuracy per task, shots and method over the seeds run, and the seeds' values."""
     table: dict = {}
     for row in rows:
         cell = table.setdefault(row["task"], {}).setdefault(str(row["shots"]), {}).setdefault(row["method"], [])
         cell.append(row["test_accuracy"])
-    return {task: {k: {m: round(sum(v) / len(v), 4) for m, v in methods.items()} for k, methods in by_k.items()}
-            for task, by_k in table.items()}
+    return {task: {k: {m: {"mean": round(sum(v) / len(v), 4), "seeds": v} for m, v in methods.items()}
+                   for k, methods in by_k.items()} for task, by_k in table.items()}
 
 
 def main() -> None:
@@ -135,8 +135,9 @@ def main() -> None:
     if not args.cifar.is_dir():
         raise SystemExit(f"{args.cifar} not found (needs ../shared/data)")
 
-    done = {(r["task"], r["shots"], r["seed"], r["method"]): {**r, "reused_from": str(path)}
-            for path in args.reuse for r in json.loads(path.read_text())["runs"]}
+    earlier = {str(path): json.loads(path.read_text()) for path in args.reuse}
+    done = {(r["task"], r["shots"], r["seed"], r["method"]): {"reused_from": path, **r}
+            for path, result in earlier.items() for r in result["runs"]}
     clock = time.process_time()
     init, pretrained = pretrain(args.workdir, args.cifar, args.pretrain_epochs)
     with tempfile.TemporaryDirectory(dir=RESULTS.parent / "runs") as tmp:
@@ -151,6 +152,7 @@ def main() -> None:
         "methods": {"scratch": "skcnn_small from random weights", "finetune": "--init (backbone lr x0.1)",
                     "freeze": "--init --freeze-backbone", "fewshot": "--init --few-shot (prototypes)"},
         "cpu_seconds": round(time.process_time() - clock, 1),
+        "cpu_seconds_of_reused_files": {path: result.get("cpu_seconds") for path, result in earlier.items()},
         "mean_test_accuracy": summary(rows), "runs": rows})
 
 
