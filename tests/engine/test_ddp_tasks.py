@@ -119,8 +119,9 @@ def test_inpaint_trains_both_stages_on_two_processes(tmp_path: Path):
         assert sorted(p.name for p in (run / name).iterdir()) == BUNDLE_FILES
     assert _checkpoints(run / "l1") == ["best.ckpt", "last.ckpt"] == _checkpoints(run / "gan")
     assert _global_step(run / "l1") == 3 * 8
-    losses = _column(run / "l1", "train_l1_epoch")
-    assert len(losses) == 3 and all(math.isfinite(v) for v in losses) and losses[-1] < losses[0]
+    losses = _column(run / "l1", "train_l1_epoch")  # the holes grow over the run (curriculum): need not fall
+    assert len(losses) == 3 and all(math.isfinite(v) for v in losses)
+    assert all(math.isfinite(v) for v in _column(run / "gan", "d_loss_epoch"))
 
 
 _GAN_SCRIPT = '''
