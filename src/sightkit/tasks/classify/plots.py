@@ -134,12 +134,14 @@ def plot_roc(medical: dict) -> Figure:
     ax.legend(loc="lower right", fontsize=8)
     table = fig.add_subplot(grid[0, 1])
     table.axis("off")
-    rows = [[name.upper() if len(name) == 3 else name.capitalize(), _value(medical[name]["value"]),
-             _span(medical[name]["ci95"])] for name in ("sensitivity", "specificity", "ppv", "npv", "auroc")]
+    names = {"sensitivity": "Sensitivity", "specificity": "Specificity", "ppv": "PPV", "npv": "NPV", "auroc": "AUROC"}
+    rows = [[shown, _value(medical[name]["value"]), _span(medical[name]["ci95"])] for name, shown in names.items()]
     confusion = medical["confusion"]
     rows += [["TP / FN", f"{confusion['tp']} / {confusion['fn']}", ""],
              ["TN / FP", f"{confusion['tn']} / {confusion['fp']}", ""]]
     drawn = table.table(cellText=rows, colLabels=["metric", "value", "95% CI (bootstrap)"], loc="center")
+    drawn.auto_set_font_size(False)
+    drawn.set_fontsize(9)
     drawn.scale(1.0, 1.6)
     table.set_title(f"{medical['n_positive']} positive, {medical['n_negative']} negative cases; "
                     f"{medical['resamples']} resamples", fontsize=9)
