@@ -1,4 +1,4 @@
-"""``sightkit data audit|label-issues``: find what is wrong with a dataset before training."""
+"""``sightkit data audit|label-issues|suggest|shard``: find what is wrong with a dataset, and what to label next."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import typer
 
 from sightkit.cli._output import err_console, print_json, progress_bar, status
 
-app = typer.Typer(help="Audit datasets and find mislabelled images.", no_args_is_help=True)
+app = typer.Typer(help="Audit datasets, find mislabelled images, choose what to label next.", no_args_is_help=True)
 
 _DATA_HELP = ("Folder with one subfolder per class (or train/ val/ test/ split folders), a folder of unlabelled "
               "images, or a CSV manifest path,label[,split].")
@@ -78,6 +78,47 @@ def label_issues(
 
 
 @app.command()
+def suggest(
+    bundle: Path = typer.Argument(..., metavar="BUNDLE", help="A classify bundle (folder or .sightkit) trained on "
+                                                              "the labels so far."),
+    unlabeled: str = typer.Argument(..., metavar="UNLABELED", help="Folder (or glob) of unlabelled images."),
+    n: int = typer.Option(100, "-n", help="How many images to suggest."),
+    strategy: str = typer.Option("hybrid", help="hybrid (margin uncertainty, then k-center diversity on the "
+                                                "embeddings), margin, entropy or random."),
+    labeled: Optional[Path] = typer.Option(None, "--labeled", metavar="DATA", help="Labelled data (class folders "
+                                           "or CSV manifest): skipped in the pool, and the start of k-center."),
+    out: Optional[Path] = typer.Option(None, "--out", metavar="MANIFEST.csv", help="CSV path,score,reason of the "
+                                       "suggestions, best first. \\[default: REPORT/manifest.csv]"),
+    report: Optional[Path] = typer.Option(None, "--report", metavar="DIR", help="Report folder (report.html with "
+                                          "thumbnails). \\[default: runs/suggest-UNLABELED]"),
+    seed: int = typer.Option(0, help="Seed of --strategy random."),
+    batch_size: int = typer.Option(64, min=1, help="Batch size."),
+    json_out: bool = typer.Option(False, "--json", help="Print the suggestions and the settings as JSON."),
+) -> None:
+    """Which unlabelled images to label next (active learning): a ranked manifest and report.html."""
+    from sightkit.data.active import list_labelled, list_pool, suggest as suggest_images, work_units, write_manifest
+    from sightkit.data.reports import write_suggest_report
+    from sightkit.data.selection import STRATEGIES
+    from sightkit.errors import ConfigError
+
+    if strategy not in STRATEGIES:
+        raise ConfigError(f"--strategy {strategy}: choose one of {', '.join(STRATEGIES)}")
+    if out is not None and out.suffix.lower() != ".csv":
+        raise ConfigError(f"--out {out}: use a .csv file name")
+    folder = report or Path("runs") / f"suggest-{Path(unlabeled.rstrip('/*')).name or 'pool'}"
+    total = work_units(strategy, len(list_pool(unlabeled)), len(list_labelled(labeled)) if labeled else 0)
+    with progress_bar("scoring", total, enabled=not json_out and total > 0) as advance:
+        result = suggest_images(bundle, unlabeled, n, strategy=strategy, labeled=labeled, seed=seed,
+                                batch_size=batch_size, progress=advance, status=status)
+    result["manifest"] = str(write_manifest(result, out or folder / "manifest.csv"))
+    result["report_html"] = str(write_suggest_report(result, folder))
+    if json_out:
+        print_json(result)
+        return
+    _print_suggestions(result)
+
+
+@app.command()
 def shard(
     data: Path = typer.Argument(..., metavar="DATA", help=_DATA_HELP.replace(", a folder of unlabelled images", "")),
     out: Path = typer.Argument(..., metavar="OUT", help="New folder for the .tar shards, manifest.json and "
@@ -104,6 +145,22 @@ def shard(
     for split, info in manifest["splits"].items():
         typer.echo(f"{split}: {info['images']} images in {len(info['shards'])} shards")
     typer.echo(f"shards: {out} ({len(manifest['classes'])} classes; manifest.json, classes.json)")
+
+
+def _print_suggestions(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from sightkit.cli._paths import relative_names
+
+    names = relative_names([s["path"] for s in result["suggestions"]])
+    table = Table("rank", "image", "score", "reason", title=f"folder: {names.root}" if names.root else None,
+                  title_justify="left")
+    for item, name in zip(result["suggestions"], names.names):
+        table.add_row(str(item["rank"]), name, f"{item['score']:.3f}", item["reason"])
+    Console().print(table)
+    typer.echo(f"{result['n']} of {result['pool'] - result['already_labelled']} unlabelled images suggested "
+               f"({result['strategy']}); manifest: {result['manifest']}; report: {result['report_html']}")
 
 
 def _print_issues(result: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@ Example:
     >>> write_audit_report(audit_dataset("data/flowers"), "runs/audit-flowers")  # doctest: +SKIP
     PosixPath('runs/audit-flowers/report.html')
     >>> write_label_issues_report(find_label_issues("data/flowers"), "runs/label-issues-flowers")  # doctest: +SKIP
+    >>> write_suggest_report(suggest("runs/flowers/model", "photos/new", 100), "runs/suggest-new")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -97,3 +98,23 @@ def write_label_issues_report(result: dict[str, Any], out_dir: str | Path) -> Pa
             "quality": "cleanlab self-confidence: the out-of-sample probability of the given label"}
     keys = ["n", "folds", "out_of_sample_accuracy", "n_issues"]
     return write_report(out_dir, page, figures, title="sightkit label issues", summary_keys=keys, info=info)
+
+
+def write_suggest_report(result: dict[str, Any], out_dir: str | Path) -> Path:
+    """Write ``report.json``, thumbnails of the first :data:`SHOWN` suggested images and ``report.html``."""
+    from sightkit.tasks.classify.plots import plot_image_grid
+
+    shown = result["suggestions"][:SHOWN]
+    figures = {}
+    if shown:
+        captions = [f"#{s['rank']} {s['predicted'] or ''} ({s['score']:.2f}) {Path(s['path']).name}".replace("  ", " ")
+                    for s in shown]
+        figures["suggested"] = plot_image_grid([_thumbnail(s["path"]) for s in shown], captions, ncols=8)
+    info = {"bundle": result["bundle"], "unlabelled images": result["unlabeled"], "strategy": result["strategy"],
+            "score": "uncertainty 0..1 (1 - margin between the two most likely classes; normalised entropy for "
+                     "--strategy entropy; 0 for random)",
+            "manifest": result.get("manifest", "")}
+    notes = [f"unreadable: {item['error']}" for item in result["unreadable"][:SHOWN]]
+    keys = ["n", "pool", "already_labelled", "labelled_given", "n_unreadable"]
+    return write_report(out_dir, result, figures, title="sightkit suggest: images to label next", summary_keys=keys,
+                        info=info, notes=notes)
