@@ -84,3 +84,17 @@ def test_a_positive_class_that_is_not_a_class_is_one_error_line(cli, dicom_data:
                          "--no-progress")
     assert code == 2 and err.strip().splitlines()[-1].startswith("error: --positive-class 'pneumonia' is not a class")
     assert not (tmp_path / "r").exists()
+
+
+def test_task_medical_scores_one_class_against_the_rest(cli, make_dataset, tmp_path: Path) -> None:
+    data = make_dataset("three", per_class=10, classes=("dark", "bright", "stripes"))
+    code, _, err = cli("classify", "train", data, "--model", "skcnn_tiny", "--epochs", "1", "--batch-size", "8",
+                       "--out", tmp_path / "run", "--no-progress")
+    assert code == 0, err
+    code, out, err = cli("classify", "evaluate", tmp_path / "run" / "model", data, "--json")
+    assert code == 0 and "medical" not in json.loads(out)  # three classes: only when asked
+    code, out, err = cli("classify", "evaluate", tmp_path / "run" / "model", data, "--json", "--task", "medical",
+                         "--positive-class", "stripes")
+    medical = json.loads(out)["medical"]
+    assert code == 0 and medical["positive_class"] == "stripes" and medical["decision"] == "argmax"
+    assert medical["n_positive"] + medical["n_negative"] == json.loads(out)["n"]
