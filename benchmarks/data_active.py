@@ -6,14 +6,14 @@ each round trains a classifier on the labelled images (the same recipe for every
 ``--model`` at the data's size, about ``--steps`` optimiser steps whatever the label count,
 no validation carve-out), scores the test split, and then ``sightkit.data.active.suggest`` with
 each arm's strategy picks the next images up to the next budget. Both arms share the first
-model (100 labels). Goal: active >= random at every budget (mean of the seeds).
+model (100 labels; each arm trains it again, with the same seed). Goal: active >= random at every budget (mean of the seeds).
 
 Usage:
     python benchmarks/data_active.py                                  # hybrid vs random, 3 seeds
     python benchmarks/data_active.py --arms random hybrid:10 hybrid:3 margin --seeds 0 --name data_active_explore
 
-An arm is a ``suggest`` strategy, ``hybrid:F`` for hybrid with F x n uncertain candidates. Seeds
-run in parallel processes (``--jobs``); ``cpu_s`` counts them all.
+An arm is a ``suggest`` strategy, ``hybrid:F`` for hybrid with F x n uncertain candidates. Each
+(seed, arm) curve runs in its own process (``--jobs`` at once); ``cpu_s`` counts them all.
 """
 
 from __future__ import annotations
@@ -65,30 +65,29 @@ def train_round(labelled: list[tuple[Path, str]], test: list[tuple[Path, str]], 
     return clf, float(clf.report["accuracy"]), epochs
 
 
-def run_seed(seed: int, pool: list[tuple[Path, str]], test: list[tuple[Path, str]], args, work: Path) -> dict:
+def run_arm(seed: int, arm: str, pool: list[tuple[Path, str]], test: list[tuple[Path, str]], args,
+            work: Path) -> dict[str, float]:
+    """One arm's curve for one seed: ``{labels: test accuracy}`` from the shared seeded start."""
     from sightkit.data.active import suggest
     from sightkit.data.selection import CANDIDATE_FACTOR
 
     label_of = {p: label for p, label in pool}
     rng = np.random.default_rng(1000 + seed)
     start = [pool[i] for i in rng.choice(len(pool), size=args.start, replace=False)]
-    first, first_acc, _ = train_round(start, test, work / f"s{seed}-start", args, seed)
-    print(f"seed {seed}: {args.start} labels -> {first_acc:.4f}", flush=True)
-    curves: dict[str, dict[str, float]] = {}
-    for arm in args.arms:
-        labelled, clf, curve = list(start), first, {str(args.start): round(first_acc, 4)}
-        for budget in args.budgets:
-            taken = {p for p, _ in labelled}
-            remaining = [p for p, _ in pool if p not in taken]
-            strategy, _, factor = arm.partition(":")
-            result = suggest(clf, remaining, budget - len(labelled), strategy=strategy, labeled=sorted(taken),
-                             seed=seed * 100 + budget, candidate_factor=int(factor or CANDIDATE_FACTOR))
-            labelled += [(Path(s["path"]), label_of[Path(s["path"])]) for s in result["suggestions"]]
-            clf, acc, epochs = train_round(labelled, test, work / f"s{seed}-{arm}-{budget}", args, seed)
-            curve[str(budget)] = round(acc, 4)
-            print(f"seed {seed} {arm}: {budget} labels ({epochs} epochs) -> {acc:.4f}", flush=True)
-        curves[arm] = curve
-    return curves
+    clf, first_acc, _ = train_round(start, test, work / f"s{seed}-{arm}-start", args, seed)
+    print(f"seed {seed} {arm}: {args.start} labels -> {first_acc:.4f}", flush=True)
+    labelled, curve = list(start), {str(args.start): round(first_acc, 4)}
+    for budget in args.budgets:
+        taken = {p for p, _ in labelled}
+        remaining = [p for p, _ in pool if p not in taken]
+        strategy, _, factor = arm.partition(":")
+        result = suggest(clf, remaining, budget - len(labelled), strategy=strategy, labeled=sorted(taken),
+                         seed=seed * 100 + budget, candidate_factor=int(factor or CANDIDATE_FACTOR))
+        labelled += [(Path(s["path"]), label_of[Path(s["path"])]) for s in result["suggestions"]]
+        clf, acc, epochs = train_round(labelled, test, work / f"s{seed}-{arm}-{budget}", args, seed)
+        curve[str(budget)] = round(acc, 4)
+        print(f"seed {seed} {arm}: {budget} labels ({epochs} epochs) -> {acc:.4f}", flush=True)
+    return curve
 
 
 def main() -> None:
@@ -101,7 +100,7 @@ def main() -> None:
     parser.add_argument("--model", default="skcnn_tiny")
     parser.add_argument("--steps", type=int, default=300, help="optimiser steps per training (epochs derived)")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--jobs", type=int, default=3, help="seeds run at once (one process each)")
+    parser.add_argument("--jobs", type=int, default=6, help="(seed, arm) curves run at once, one process each")
     parser.add_argument("--name", default="data_active")
     args = parser.parse_args()
     if not args.data.is_dir():
@@ -112,10 +111,13 @@ def main() -> None:
     pool, test = split_data(args.data)
     started, cpu_started = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory() as tmp:
-        jobs = [(seed, pool, test, args, Path(tmp)) for seed in args.seeds]
+        jobs = [(seed, arm, pool, test, args, Path(tmp)) for seed in args.seeds for arm in args.arms]
         context = multiprocessing.get_context("spawn")  # workers that may start data-loader processes
         with ProcessPoolExecutor(min(args.jobs, len(jobs)), mp_context=context) as workers:
-            per_seed = dict(zip(map(str, args.seeds), workers.map(run_seed, *zip(*jobs))))
+            curves = list(workers.map(run_arm, *zip(*jobs)))
+    per_seed = {str(seed): {} for seed in args.seeds}
+    for (seed, arm, *_), curve in zip(jobs, curves):
+        per_seed[str(seed)][arm] = curve
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     points = [str(args.start), *map(str, args.budgets)]
     mean = {arm: {b: round(float(np.mean([per_seed[s][arm][b] for s in per_seed])), 4) for b in points}
