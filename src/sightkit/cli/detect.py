@@ -120,30 +120,46 @@ def evaluate(
 
 @app.command()
 def predict(
-    bundle: Path = typer.Argument(..., metavar="BUNDLE", help="A detect bundle (folder or .sightkit file)."),
-    images: Path = typer.Argument(..., metavar="IMAGES|VIDEO", help="An image, a folder of images (searched "
-                                                                   "recursively) or a video file."),
+    bundle: Path = typer.Argument(..., metavar="BUNDLE", help="A detect bundle (folder or .sightkit file), or its "
+                                                             ".onnx export (runs on ONNX Runtime)."),
+    images: Optional[Path] = typer.Argument(None, metavar="IMAGES|VIDEO|FRAMES|CAMERA",
+                                            help="An image, a folder of images (searched recursively), a video "
+                                                 "file, or a camera index (0 = the first camera)."),
+    camera: Optional[int] = typer.Option(None, help="Read frames from this camera index instead of IMAGES."),
     score: Optional[float] = typer.Option(None, help="Keep boxes scoring at least this. \\[default: the bundle's]"),
     nms: Optional[float] = typer.Option(None, help="Class-wise NMS IoU threshold. \\[default: the bundle's]"),
-    out: Optional[Path] = typer.Option(None, help="Folder for the images with boxes drawn. "
+    out: Optional[Path] = typer.Option(None, help="Folder for the images, or the video, with boxes drawn. "
                                                   "\\[default: runs/detect-predict-IMAGES]"),
-    track: bool = typer.Option(True, "--track/--no-track", help="Video: give each object an id across frames "
-                                                                "(IoU tracker)."),
+    track: Optional[bool] = typer.Option(None, "--track/--no-track",
+                                         help="Give each object an id across frames (ByteTrack-style); a folder "
+                                              "with --track is read as a stream of frames in name order. "
+                                              "\\[default: on for a video or camera, off for images]"),
+    max_frames: Optional[int] = typer.Option(None, help="Stop a stream after this many frames (a camera otherwise "
+                                                        "runs until Ctrl-C). \\[default: no limit]"),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON line per image or video frame."),
 ) -> None:
-    """Find objects in images or a video: boxes drawn into --out, one line (or JSON line) per image or frame."""
+    """Find objects in images, a video, a folder of frames or a camera: boxes drawn into --out, one line per image
+    or frame."""
     from sightkit.core.folders import removed_on_failure
+    from sightkit.errors import ConfigError
     from sightkit.tasks.detect.api import Detector
-    from sightkit.tasks.detect.video import is_video_file
+    from sightkit.tasks.detect.video import camera_index, is_video_file
 
-    video = is_video_file(images)
-    paths = [] if video else _image_paths(images)
+    if (images is None) == (camera is None):
+        raise ConfigError("give IMAGES|VIDEO|FRAMES|CAMERA or --camera INDEX (one of them)")
+    index = camera if camera is not None else camera_index(images)
+    source: Path | int = index if index is not None else images
+    stream = isinstance(source, int) or is_video_file(source) or (bool(track) and source.is_dir())
+    paths = [] if stream else _image_paths(source)
     detector = Detector.load(bundle)
     detector.predictor.thresholds(score, nms)
-    out = out or Path("runs") / f"detect-predict-{images.stem}"
+    name = f"camera{source}" if isinstance(source, int) else source.stem
+    out = out or Path("runs") / f"detect-predict-{name}"
     with removed_on_failure(out):
-        if video:
-            _predict_video(detector, images, out, score, nms, track, json_out)
+        if stream:
+            suffix = ".avi" if not isinstance(source, int) and source.suffix.lower() == ".avi" else ".mp4"
+            _predict_stream(detector, source, out / f"{name}{suffix}", score, nms, track is not False, max_frames,
+                            json_out)
         else:
             _predict_images(detector, paths, out, score, nms, json_out)
 
@@ -195,24 +211,27 @@ def _predict_images(detector: Detector, paths: list[Path], out: Path, score: flo
     status(f"images with boxes: {out}")
 
 
-def _predict_video(detector: Detector, video: Path, out: Path, score: float | None, nms: float | None, track: bool,
-                   json_out: bool) -> None:
+def _predict_stream(detector: Detector, source: Path | int, target: Path, score: float | None, nms: float | None,
+                    track: bool, max_frames: int | None, json_out: bool) -> None:
     from sightkit.tasks.detect.video import detect_video
 
-    target = out / (video.stem + (".avi" if video.suffix.lower() == ".avi" else ".mp4"))
     summary: dict = {}
     count = 0
-    for record in detect_video(detector.predictor, video, target, score=score, nms=nms, track=track,
-                               summary=summary):
+    for record in detect_video(detector.predictor, source, target, score=score, nms=nms, track=track,
+                               max_frames=max_frames, summary=summary):
         count += 1
         if json_out:
             sys.stdout.write(json.dumps(record) + "\n")
+            sys.stdout.flush()
         elif count % 50 == 0:
             status(f"frame {count}")
+    if summary["skipped"]:
+        status(f"skipped {summary['skipped']} unreadable frames")
     status(f"{summary['frames']} frames, detector {summary['frames_per_second']} frames/s "
-           f"({summary['overall_frames_per_second']} frames/s with decoding, drawing and encoding)")
+           f"({summary['overall_frames_per_second']} frames/s with reading, drawing and encoding)")
     if not json_out:
-        typer.echo(f"{video}: {summary['frames']} frames -> {summary['output']} "
+        shown = f"camera {source}" if isinstance(source, int) else str(source)
+        typer.echo(f"{shown}: {summary['frames']} frames -> {summary['output']} "
                    f"({summary['frames_per_second']} frames/s)")
 
 
