@@ -27,6 +27,9 @@ from typing import Any
 from fastapi import HTTPException, Request, UploadFile
 from PIL import Image, UnidentifiedImageError
 
+from sightkit.core.dicom import dicom_header, is_dicom, read_dataset
+from sightkit.errors import ImageError
+
 
 API_KEY_HEADER = "X-API-Key"
 Scope = dict[str, Any]
@@ -143,6 +146,26 @@ def sniff_image(data: bytes, name: str, max_pixels: int) -> Upload:
     """Check that ``data`` is an image by its content alone, from its header (nothing is decoded yet)."""
     if not data:
         raise HTTPException(422, f"{name}: the upload is empty")
+    if is_dicom(None, data[:132]):
+        width, height = _dicom_size(data, name)
+    else:
+        width, height = _pillow_size(data, name, max_pixels)
+    if width * height > max_pixels:
+        raise HTTPException(413, f"{name}: {width}x{height} is {width * height:,} pixels; "
+                                 f"the limit is {max_pixels:,}")
+    return Upload(name, data, width, height)
+
+
+def _dicom_size(data: bytes, name: str) -> tuple[int, int]:
+    """One frame's size from a DICOM header; 415 (naming the upload, never the patient) when it holds no image."""
+    try:
+        width, height, _ = dicom_header(read_dataset(io.BytesIO(data), name, header_only=True), name)
+    except ImageError as exc:
+        raise HTTPException(415, str(exc)) from None
+    return width, height
+
+
+def _pillow_size(data: bytes, name: str, max_pixels: int) -> tuple[int, int]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -151,11 +174,9 @@ def sniff_image(data: bytes, name: str, max_pixels: int) -> Upload:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise HTTPException(413, f"{name}: too many pixels; the limit is {max_pixels:,}") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise HTTPException(415, f"{name}: not an image (send JPEG, PNG, WebP, BMP, TIFF, GIF or PNM)") from exc
-    if width * height > max_pixels:
-        raise HTTPException(413, f"{name}: {width}x{height} is {width * height:,} pixels; "
-                                 f"the limit is {max_pixels:,}")
-    return Upload(name, data, width, height)
+        raise HTTPException(415, f"{name}: not an image (send JPEG, PNG, WebP, BMP, TIFF, GIF, PNM or "
+                                 "DICOM)") from exc
+    return width, height
 
 
 def _display_name(filename: str | None) -> str:

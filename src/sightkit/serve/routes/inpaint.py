@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import numpy as np
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import Response
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from sightkit.serve.batching import ModelWorker
 from sightkit.serve.config import ServeConfig
@@ -107,8 +107,11 @@ def _inpaint_png(inpainter: Any, upload: Upload, hole: Upload | np.ndarray,
 
 
 def _has_alpha(upload: Upload) -> bool:
-    with Image.open(io.BytesIO(upload.data)) as probe:
-        return probe.mode in _ALPHA_MODES or "transparency" in probe.info
+    try:
+        with Image.open(io.BytesIO(upload.data)) as probe:
+            return probe.mode in _ALPHA_MODES or "transparency" in probe.info
+    except (UnidentifiedImageError, OSError):  # DICOM, which the upload check also accepts, has no alpha
+        return False
 
 
 TASK = ServedTask("inpaint", router, start)
