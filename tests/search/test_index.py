@@ -115,3 +115,27 @@ def _vector(db: Path, image: Path) -> np.ndarray:
     with sqlite3.connect(db) as connection:
         blob = connection.execute("SELECT vector FROM items WHERE path = ?", (os.path.abspath(image),)).fetchone()[0]
     return np.frombuffer(blob, dtype="<f4")
+
+
+def test_an_open_catalogue_sees_images_indexed_by_another_writer(search_bundle: Path, catalogue: Path,
+                                                                  tmp_path: Path, image_writer) -> None:
+    db = tmp_path / "c.db"
+    SearchIndex.build(search_bundle, catalogue, db).close()
+    with SearchIndex.open(db) as reader:
+        assert len(reader.query(catalogue / "shoes" / "0.png", k=20)) == 8
+        image_writer(catalogue / "bags" / "late.png", 50)
+        SearchIndex.build(search_bundle, catalogue, db).close()       # e.g. a cron job while a server runs
+        assert reader.query(catalogue / "bags" / "late.png", k=1)[0].path.endswith("late.png")
+
+
+def test_hnsw_back_end_answers_like_exact_and_caches_its_graph(search_bundle: Path, catalogue: Path,
+                                                                tmp_path: Path) -> None:
+    pytest.importorskip("faiss")
+    db = tmp_path / "c.db"
+    SearchIndex.build(search_bundle, catalogue, db).close()
+    query = catalogue / "shoes" / "3.png"
+    with SearchIndex.open(db, method="exact") as exact, SearchIndex.open(db, method="hnsw") as hnsw:
+        assert hnsw.index_method == "hnsw"
+        assert [h.path for h in hnsw.query(query, k=8)] == [h.path for h in exact.query(query, k=8)]
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("SELECT COUNT(*) FROM index_cache").fetchone()[0] == 1
