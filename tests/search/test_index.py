@@ -139,3 +139,16 @@ def test_hnsw_back_end_answers_like_exact_and_caches_its_graph(search_bundle: Pa
         assert [h.path for h in hnsw.query(query, k=8)] == [h.path for h in exact.query(query, k=8)]
     with sqlite3.connect(db) as connection:
         assert connection.execute("SELECT COUNT(*) FROM index_cache").fetchone()[0] == 1
+
+
+def test_an_exported_model_file_and_an_unknown_method_are_refused(search_bundle: Path, catalogue: Path,
+                                                                  tmp_path: Path) -> None:
+    from sightkit.errors import BundleError
+
+    onnx = tmp_path / "model.onnx"
+    onnx.write_bytes(b"onnx")
+    with pytest.raises(BundleError, match="not an exported file"):
+        SearchIndex.build(onnx, catalogue, tmp_path / "c.db")
+    with pytest.raises(ConfigError, match="one of auto, exact, hnsw"):
+        SearchIndex.build(search_bundle, catalogue, tmp_path / "c.db", method="ivf")
+    assert not (tmp_path / "c.db").exists()

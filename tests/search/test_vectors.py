@@ -44,7 +44,7 @@ def test_hnsw_finds_nearly_the_exact_neighbours_and_caches_itself() -> None:
 
 
 def test_bad_method_and_wrong_width_are_clear_errors() -> None:
-    with pytest.raises(ConfigError, match="auto, exact or hnsw"):
+    with pytest.raises(ConfigError, match="one of auto, exact, hnsw"):
         VectorIndex(_unit(3, 4, 0), "ivf")
     with pytest.raises(ConfigError, match="query vectors have 5 values, the catalogue's 4"):
         VectorIndex(_unit(3, 4, 0)).search(_unit(1, 5, 0), 1)

@@ -27,7 +27,7 @@ from sightkit.errors import CatalogError, ConfigError
 from sightkit.tasks.search.model_identity import check_same_model, model_identity, stored_model
 from sightkit.tasks.search.store import CatalogStore
 from sightkit.tasks.search.sync import SyncSummary, missing_under, plan, sync_folder
-from sightkit.tasks.search.vectors import VectorIndex
+from sightkit.tasks.search.vectors import METHODS, VectorIndex
 
 if TYPE_CHECKING:
     from sightkit.tasks.classify.api import Classifier
@@ -49,7 +49,7 @@ class SearchIndex:
     """A catalogue of image embeddings and the model that made them; query it with images or vectors."""
 
     def __init__(self, store: CatalogStore, model: Classifier | None = None, method: str = "auto") -> None:
-        self.store, self.method = store, method
+        self.store, self.method = store, _method(method)
         self._model = model
         self._bundle: Path | None = None
         self._is_new = False
@@ -89,6 +89,7 @@ class SearchIndex:
             >>> SearchIndex.create("runs/shop/model", "catalog.db").pending("catalogue/")  # doctest: +SKIP
             1500
         """
+        _method(method)
         identity = model_identity(bundle)
         model = _load_model(bundle)
         is_new = not Path(db).exists()
@@ -115,6 +116,7 @@ class SearchIndex:
             >>> SearchIndex.open("catalog.db").query("photo.jpg", k=3)[0].rank  # doctest: +SKIP
             1
         """
+        _method(method)
         store = CatalogStore.open(db)
         if not with_model:
             return cls(store, None, method)
@@ -234,6 +236,12 @@ class SearchIndex:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _method(method: str) -> str:
+    if method not in METHODS:
+        raise ConfigError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+    return method
 
 
 def _folder(folder: str | Path) -> Path:

@@ -13,7 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -23,15 +22,14 @@ from sightkit.errors import BundleError, CatalogError
 
 
 def model_identity(bundle: str | Path) -> dict[str, Any]:
-    """``{"bundle": absolute path, "digest": hash of the model}`` of a classify bundle or ``.onnx`` file."""
+    """``{"bundle": absolute path, "digest": hash of the model}`` of a classify bundle (folder or ``.sightkit``)."""
     path = Path(bundle)
     if not path.exists():
         raise BundleError(f"{path}: no such bundle")
-    if is_bundle(path):
-        digest = bundle_digest(path)
-    else:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    return {"bundle": os.path.abspath(path), "digest": digest}
+    if not is_bundle(path):
+        raise BundleError(f"{path}: search embeds with the torch model; give the bundle (folder or .sightkit), "
+                          "not an exported file")
+    return {"bundle": os.path.abspath(path), "digest": bundle_digest(path)}
 
 
 def check_same_model(stored: dict[str, Any], given: dict[str, Any], db: str | Path) -> None:

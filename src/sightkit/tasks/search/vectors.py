@@ -22,6 +22,7 @@ from sightkit.core.threads import compute_threads
 from sightkit.errors import ConfigError
 
 EXACT_LIMIT = 20_000
+METHODS = ("auto", "exact", "hnsw")
 # HNSW graph degree, build breadth and search breadth: recall@10 against exact search is
 # measured by benchmarks/search.py (hnsw_recall@10).
 _HNSW_M = 32
@@ -38,8 +39,8 @@ class VectorIndex:
     def __init__(self, vectors: np.ndarray, method: str = "auto",
                  load_index: Callable[[], bytes | None] | None = None,
                  save_index: Callable[[bytes], None] | None = None, ef_search: int = HNSW_EF_SEARCH) -> None:
-        if method not in ("auto", "exact", "hnsw"):
-            raise ConfigError(f"index method must be auto, exact or hnsw, not {method!r}")
+        if method not in METHODS:
+            raise ConfigError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         use_hnsw = method == "hnsw" or (method == "auto" and len(self.vectors) > EXACT_LIMIT)
         self.method = "hnsw" if use_hnsw and len(self.vectors) else "exact"
