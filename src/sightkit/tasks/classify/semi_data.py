@@ -30,7 +30,7 @@ from sightkit.core.images import is_image_file
 from sightkit.data.dataset import ImageDataset
 from sightkit.data.discover import SPLIT_NAMES, DatasetSplits, Sample
 from sightkit.data.transforms import build_train_transform
-from sightkit.errors import ConfigError, DataError
+from sightkit.errors import DataError
 
 # FixMatch (Sohn et al. 2020, "FixMatch: Simplifying Semi-Supervised Learning with Consistency
 # and Confidence"): two RandAugment operations per image, then a cutout square of up to half the side.
@@ -158,8 +158,6 @@ def with_unlabeled(train_loader: DataLoader, unlabeled: UnlabeledData, ratio: in
     """
     from lightning.pytorch.utilities import CombinedLoader
 
-    if train_loader.batch_size is None:
-        raise ConfigError("--unlabeled needs a batched training loader (folder or manifest data)")
     dataset = unlabeled.dataset
     if workers is None:
         workers = 0 if dataset.cached is not None else min(4, os.cpu_count() or 1)
