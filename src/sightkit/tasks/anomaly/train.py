@@ -71,9 +71,9 @@ def train(folder: str | Path, config: TrainConfig, out: str | Path, *, command: 
     meta["threshold"] = _threshold(scorer, held, config.false_alarm)
     suspects = _suspects(outlier_values, fit_paths)
     if suspects:
-        status(f"warning: {len(suspects)} of {len(fit_paths)} training images look unlike the rest "
-               f"(anomalies mixed in?), e.g. {', '.join(s['path'] for s in suspects[:3])}; "
-               "see training.suspects in bundle.json")
+        status(f"warning: {len(suspects)} of {len(fit_paths)} training images look unlike the rest; check them "
+               f"for anomalies mixed in: {', '.join(s['path'] for s in suspects[:3])}"
+               f"{' ...' if len(suspects) > 3 else ''} (all in training.suspects of bundle.json)")
     meta["training"] = {"data": str(folder), "config": config.summary(), "images": len(fit_paths),
                         "held_out": len(held_paths), "skipped": skipped, **fitted,
                         "suspect_count": len(suspects), "suspects": suspects[:MAX_SUSPECTS],
