@@ -176,6 +176,31 @@ def test_patient_identifiers_never_reach_errors_or_logs(tmp_path: Path, ramp: np
         assert identifier not in seen
 
 
+def test_corrupt_dicom_bytes_give_an_image_or_one_image_error(tmp_path: Path, ramp: np.ndarray) -> None:
+    """pydicom parses elements lazily, so damage surfaces anywhere; 300 seeded byte flips and cuts."""
+    frames = write_dicom(tmp_path / "f.dcm", np.stack([ramp, ramp]), RescaleSlope=1, RescaleIntercept=-1024,
+                         WindowCenter=40, WindowWidth=400).read_bytes()
+    colour = write_dicom(tmp_path / "c.dcm", np.zeros((4, 5, 3)), photometric="RGB").read_bytes()
+    rng = np.random.default_rng(0)
+    outcomes = {"image": 0, "error": 0}
+    for i in range(300):
+        data = bytearray(frames if i % 2 else colour)
+        for position in rng.integers(128, len(data) if i % 3 else 600, size=rng.integers(1, 6)):
+            data[position] = rng.integers(0, 256)
+        if i % 5 == 0:
+            data = data[:rng.integers(132, len(data))]
+        path = tmp_path / "damaged.dcm"
+        path.write_bytes(bytes(data))
+        try:
+            peek(path)
+            load_image(path)
+            outcomes["image"] += 1
+        except ImageError as err:
+            assert "\n" not in str(err) and str(err).startswith(str(path))
+            outcomes["error"] += 1
+    assert outcomes["image"] > 0 and outcomes["error"] > 0
+
+
 @pytest.mark.slow
 def test_every_pydicom_test_file_loads_or_says_why_in_one_line() -> None:
     from pydicom.data import get_testdata_files

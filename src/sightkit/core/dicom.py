@@ -94,12 +94,21 @@ def is_dicom(path: str | Path | None, head: bytes) -> bool:
 
 
 def _quiet(function: Callable[..., T]) -> Callable[..., T]:
-    """Run ``function`` with warnings ignored: pydicom's warnings quote element values (maybe a patient's)."""
+    """Run ``function(source, name, ...)`` with warnings ignored and any failure as one ImageError naming ``name``.
+
+    pydicom's warnings quote element values (maybe a patient's), and it parses elements lazily,
+    so a corrupt element raises whatever its parser raises on first access.
+    """
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> T:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return function(*args, **kwargs)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return function(*args, **kwargs)
+        except ImageError:
+            raise
+        except Exception as err:  # noqa: BLE001 - see the docstring
+            raise ImageError(f"{args[1]}: corrupt DICOM data ({type(err).__name__}: {_first_line(err)})") from None
     return wrapper
 
 
@@ -135,16 +144,14 @@ def dicom_header(ds: Any, name: str) -> tuple[int, int, str]:
     if not any(tag in ds for tag in _PIXEL_TAGS):
         raise ImageError(f"{name}: DICOM file has no pixel data (not an image: e.g. a report, RT plan or "
                          "DICOMDIR)")
-    try:
-        width, height = int(ds.Columns), int(ds.Rows)
-    except (AttributeError, TypeError, ValueError):
-        raise ImageError(f"{name}: DICOM image without valid Rows / Columns") from None
-    if int(ds.get("SamplesPerPixel", 1) or 1) != 1 or _photometric(ds) == "PALETTE COLOR":
+    width, height = _int(ds, "Columns", 0), _int(ds, "Rows", 0)
+    if width <= 0 or height <= 0:
+        raise ImageError(f"{name}: DICOM image without valid Rows / Columns")
+    if _int(ds, "SamplesPerPixel", 1) != 1 or _photometric(ds) == "PALETTE COLOR":
         return width, height, "RGB"
-    return width, height, "L" if int(ds.get("BitsAllocated", 8) or 8) <= 8 else "I;16"
+    return width, height, "L" if _int(ds, "BitsAllocated", 8) <= 8 else "I;16"
 
 
-@_quiet
 def dicom_frame_count(ds: Any) -> int:
     """Frames in the file (1 for a single image).
 
@@ -152,10 +159,7 @@ def dicom_frame_count(ds: Any) -> int:
         >>> dicom_frame_count(ds)   # doctest: +SKIP
         10
     """
-    try:
-        return max(1, int(ds.get("NumberOfFrames", 1) or 1))
-    except (TypeError, ValueError):
-        return 1
+    return max(1, _int(ds, "NumberOfFrames", 1))
 
 
 @_quiet
@@ -180,6 +184,9 @@ def dicom_array(ds: Any, name: str, window: str | None = None, frame: int | None
     pixels = _decode_frame(ds, name, index, frames)
     if _is_colour(ds, pixels):
         return _colour_to_unit(ds, pixels)
+    if pixels.ndim != 2:
+        raise ImageError(f"{name}: unsupported DICOM pixel layout {pixels.shape} ({_int(ds, 'SamplesPerPixel', 1)} "
+                         "samples per pixel)")
     values = _modality(ds, pixels, name)
     unit = _apply_window(ds, values, window_cw, name)
     if _photometric(ds) == "MONOCHROME1":
@@ -243,6 +250,16 @@ def parse_window(window: str | None) -> tuple[float, float] | str:
         raise ImageError(f"DICOM window {window!r}: use one of {', '.join(WINDOW_PRESETS)}, auto, minmax, "
                          "or 'CENTRE,WIDTH' with a positive width (e.g. '-600,1500')")
     return centre, width
+
+
+def _int(ds: Any, keyword: str, default: int) -> int:
+    """An integer element, or ``default`` when it is missing, empty, not a number or corrupt."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return int(ds.get(keyword, default) or default)
+    except Exception:  # noqa: BLE001 - lazily parsed: a corrupt element raises its parser's error
+        return default
 
 
 def _photometric(ds: Any) -> str:
@@ -381,7 +398,7 @@ def _colour_to_unit(ds: Any, pixels: np.ndarray) -> np.ndarray:
         pixels = np.asarray(apply_color_lut(pixels, ds))
         depth = 16 if pixels.dtype.itemsize > 1 else 8
     else:
-        depth = int(ds.get("BitsStored", 8) or 8)
+        depth = min(max(_int(ds, "BitsStored", 8), 1), 32)
     pixels = pixels[..., :3].astype(np.float64)
     return np.clip(pixels / float(2 ** depth - 1), 0.0, 1.0).astype(np.float32)
 
