@@ -86,20 +86,6 @@ def _link(items: list[tuple[Path, str]], root: Path) -> list[Path]:
     return links
 
 
-def ranking_metrics(relevant: np.ndarray, per_query_relevant: int) -> dict[str, float]:
-    """Hit rate, precision and recall at 1/5/10 and mAP of boolean rankings ``relevant`` ``(Q, N)``."""
-    out: dict[str, float] = {}
-    for k in KS:
-        top = relevant[:, :k]
-        out[f"hit_rate@{k}"] = round(float(top.any(axis=1).mean()), 4)
-        out[f"precision@{k}"] = round(float(top.mean()), 4)
-        out[f"recall@{k}"] = round(float((top.sum(axis=1) / per_query_relevant).mean()), 4)
-    hits = np.cumsum(relevant, axis=1)
-    ranks = np.arange(1, relevant.shape[1] + 1)
-    out["map"] = round(float(((hits / ranks) * relevant).sum(axis=1).mean() / per_query_relevant), 4)
-    return out
-
-
 def retrieval_quality(bundle: Path, catalogue: list[tuple[Path, str]], queries: list[tuple[Path, str]],
                       tmp: Path) -> tuple[dict, np.ndarray, np.ndarray]:
     """Index the catalogue cut with ``bundle`` and rank it for every query; raw pixels as the baseline.
@@ -108,6 +94,7 @@ def retrieval_quality(bundle: Path, catalogue: list[tuple[Path, str]], queries: 
     """
     from sightkit.core.images import load_image
     from sightkit.tasks.search.api import SearchIndex
+    from sightkit.tasks.search.evaluate import retrieval_metrics
 
     _link(catalogue, tmp / "catalogue")
     start = time.perf_counter()
@@ -131,8 +118,8 @@ def retrieval_quality(bundle: Path, catalogue: list[tuple[Path, str]], queries: 
     order = np.argsort(-(pixels(queries) @ pixels(catalogue).T), axis=1)
     raw = cat_labels[order] == np.array(labels)[:, None]
     figures = {"relevant": "a catalogue image of the query's class", "catalogue": len(catalogue),
-               "queries": len(queries), "embedding": ranking_metrics(relevant, CATALOGUE),
-               "raw_pixels_baseline": ranking_metrics(raw, CATALOGUE),
+               "queries": len(queries), "embedding": retrieval_metrics(relevant, CATALOGUE, KS),
+               "raw_pixels_baseline": retrieval_metrics(raw, CATALOGUE, KS),
                "index_s": round(index_s, 1), "query_s_per_image": round(query_s / len(queries), 4)}
     return figures, catalogue_vectors, query_vectors
 
@@ -173,7 +160,7 @@ def _per_query_ms(search, queries: np.ndarray) -> float:
 def query_latency(vectors: np.ndarray, queries: np.ndarray, rounds: int = 3) -> tuple[dict, bytes]:
     """Per-query latency of exact and HNSW search vs a numpy matrix product, HNSW recall of the exact
     top 10 at several search breadths; also returns the serialised HNSW graph."""
-    from sightkit.tasks.search.vectors import HNSW_EF_SEARCH, VectorIndex
+    from sightkit.tasks.search.index import HNSW_EF_SEARCH, VectorIndex
 
     def numpy_top10(query: np.ndarray) -> np.ndarray:
         scores = vectors @ query

@@ -27,7 +27,7 @@ from sightkit.errors import CatalogError, ConfigError
 from sightkit.tasks.search.model_identity import check_same_model, model_identity, stored_model
 from sightkit.tasks.search.store import CatalogStore
 from sightkit.tasks.search.sync import SyncSummary, missing_under, plan, sync_folder
-from sightkit.tasks.search.vectors import METHODS, VectorIndex
+from sightkit.tasks.search.index import METHODS, VectorIndex
 
 if TYPE_CHECKING:
     from sightkit.tasks.classify.api import Classifier

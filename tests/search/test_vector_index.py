@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sightkit.errors import ConfigError
-from sightkit.tasks.search.vectors import VectorIndex, top_k
+from sightkit.tasks.search.index import VectorIndex, top_k
 
 
 def _unit(rows: int, dim: int, seed: int) -> np.ndarray:
