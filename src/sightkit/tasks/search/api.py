@@ -208,9 +208,8 @@ class SearchIndex:
 
     def _current_index(self) -> VectorIndex:
         """The vector index of the catalogue's current revision (rebuilt after any change)."""
-        revision = self.store.revision()
-        if self._index is None or revision != self._revision:
-            vectors, self._paths = self.store.vectors()
+        if self._index is None or self.store.revision() != self._revision:
+            revision, vectors, self._paths = self.store.snapshot()
             if not self._paths:
                 raise CatalogError(f"{self.store.path}: the catalogue is empty; add images with "
                                    f"'sightkit search index BUNDLE FOLDER --db {self.store.path}'")

@@ -130,11 +130,20 @@ class CatalogStore:
 
     def vectors(self) -> tuple[np.ndarray, list[str]]:
         """``(N x D float32 vectors, N paths)`` in storage order."""
-        rows = self._db.execute("SELECT path, vector FROM items ORDER BY id").fetchall()
+        return self.snapshot()[1:]
+
+    def snapshot(self) -> tuple[int, np.ndarray, list[str]]:
+        """``(revision, vectors, paths)`` read in one transaction, so they always belong together."""
+        self._db.execute("BEGIN")
+        try:
+            revision = self.revision()
+            rows = self._db.execute("SELECT path, vector FROM items ORDER BY id").fetchall()
+        finally:
+            self._db.execute("COMMIT")
         if not rows:
-            return np.zeros((0, 0), np.float32), []
+            return revision, np.zeros((0, 0), np.float32), []
         vectors = np.frombuffer(b"".join(v for _, v in rows), dtype="<f4").reshape(len(rows), -1)
-        return vectors.astype(np.float32), [path for path, _ in rows]
+        return revision, vectors.astype(np.float32), [path for path, _ in rows]
 
     def cached_index(self, revision: int) -> bytes | None:
         row = self._db.execute("SELECT data FROM index_cache WHERE revision = ?", (revision,)).fetchone()
