@@ -62,8 +62,9 @@ class ClassifyBackbone(nn.Module):
     """The CNN of a classify bundle, giving two mid-level feature maps.
 
     Built-in ``skcnn_*`` models give the outputs of their last two stages; timm models give
-    the last two of their feature levels whose side is at least a quarter of the input's
-    (``forward_intermediates``), e.g. ResNet's layer2 and layer3 at 128 px and more.
+    the last two of their feature levels with a stride of at most 16 whose maps are at least
+    4 px wide (``forward_intermediates``), e.g. ResNet's layer2 and layer3 (PatchCore's choice)
+    from 64 px up.
     """
 
     def __init__(self, model: nn.Module, size: int) -> None:
@@ -81,7 +82,7 @@ class ClassifyBackbone(nn.Module):
             raise ModelError(f"--backbone: {type(model).__name__} gives no intermediate feature maps "
                              "(use a skcnn_* or a timm CNN bundle)")
         reductions = [level["reduction"] for level in info]
-        usable = [i for i, r in enumerate(reductions) if r <= max(4, size // 4)]
+        usable = [i for i, r in enumerate(reductions) if r <= min(16, max(4, size // 4))]
         if len(usable) < 2:
             usable = list(range(min(2, len(reductions))))
         self._indices = usable[-2:]
