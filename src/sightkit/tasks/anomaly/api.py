@@ -85,7 +85,8 @@ class AnomalyDetector:
         """AUROC and the rates at the threshold on two folders; writes report.json and report.html.
 
         Example:
-            >>> AnomalyDetector.load("cam.sightkit").evaluate("test/ok", "test/bad", "report")["auroc"]  # doctest: +SKIP
+            >>> det = AnomalyDetector.load("cam.sightkit")                    # doctest: +SKIP
+            >>> det.evaluate("test/ok", "test/bad", "report")["auroc"]        # doctest: +SKIP
             0.91
         """
         from sightkit.tasks.anomaly.evaluate import evaluate
