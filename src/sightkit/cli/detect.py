@@ -86,10 +86,15 @@ def train(
 
 @app.command()
 def evaluate(
-    bundle: Path = typer.Argument(..., metavar="BUNDLE", help="A detect bundle (folder or .sightkit file)."),
-    data: Path = typer.Argument(..., metavar="DATA", help="Dataset in VOC, COCO or YOLO form, the bundle's classes."),
+    bundle: Path = typer.Argument(..., metavar="BUNDLE", help="A detect bundle (folder or .sightkit file), or its "
+                                                             ".onnx export."),
+    data: Path = typer.Argument(..., metavar="DATA", help="Dataset in VOC, COCO or YOLO form, the bundle's classes; "
+                                                         "its training data scores its held-out images only."),
     strict: bool = typer.Option(False, "--strict", help="Refuse the data on any box problem."),
     out: Optional[Path] = typer.Option(None, help="Report folder. \\[default: runs/detect-eval-BUNDLE-DATA]"),
+    allow_train_images: bool = typer.Option(False, "--allow-train-images",
+                                            help="Score DATA even if it holds the model's training images "
+                                                 "(flagged in the report)."),
     json_out: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
 ) -> None:
     """COCO mAP@[.5:.95], mAP@.5 and per-class AP; writes report.html with PR curves and examples."""
@@ -106,10 +111,14 @@ def evaluate(
     detector = Detector.load(bundle)
     dataset = load_detection_data(data, classes=detector.classes, strict=strict)
     check_classes(dataset, detector.predictor)
+    scored, notes = detector.held_out(dataset, allow_train_images)
     report_data(dataset, status)
+    dataset = scored
+    for note in notes:
+        status(f"note: {note}")
     out = out or Path("runs") / f"detect-eval-{bundle.stem}-{data.stem}"
     with progress_bar("evaluating", len(dataset.samples), enabled=not json_out) as advance:
-        report = run_evaluation(detector.predictor, dataset, out, progress=advance)
+        report = run_evaluation(detector.predictor, dataset, out, progress=advance, notes=notes)
     for skipped in report["skipped"]:
         status(f"skipped {skipped['reason']}")
     if json_out:

@@ -18,6 +18,7 @@ import torch
 from sightkit.core.images import ImageSource, load_image
 from sightkit.errors import BundleError, ConfigError
 from sightkit.tasks.detect.config import make_detect_config
+from sightkit.tasks.detect.dataset import DetectionData
 from sightkit.tasks.detect.predict import Box, DetectPredictor
 from sightkit.tasks.detect.train import DetectTrainResult
 
@@ -106,16 +107,29 @@ class Detector:
         return self.predictor.predict_batch([load_image(image, "RGB") for image in images], score, nms)
 
     def evaluate(self, data: str | Path, out_dir: str | Path | None = None, *, strict: bool = False,
-                 progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+                 progress: Callable[[int], None] | None = None, allow_train_images: bool = False) -> dict[str, Any]:
         """COCO mAP@[.5:.95], mAP@.5, per-class AP on a dataset; ``report.html`` in ``out_dir``.
+
+        The model's training images are kept out (:func:`~sightkit.tasks.detect.eval_data.held_out_data`):
+        its own training data scores only the held-out images, and other data holding training
+        images is refused (:class:`DataError`) unless ``allow_train_images``.
 
         Example:
             >>> Detector.load("model").evaluate("shapes_test/", "runs/eval")["map_50"]  # doctest: +SKIP
             0.93
         """
+        from sightkit.tasks.detect.dataset import load_detection_data
         from sightkit.tasks.detect.evaluate import evaluate
 
-        return evaluate(self.predictor, data, out_dir, strict=strict, progress=progress)
+        dataset = load_detection_data(data, classes=self.classes, strict=strict)
+        dataset, notes = self.held_out(dataset, allow_train_images)
+        return evaluate(self.predictor, dataset, out_dir, progress=progress, notes=notes)
+
+    def held_out(self, dataset: DetectionData, allow_train_images: bool = False) -> tuple[DetectionData, list[str]]:
+        """The images of ``dataset`` this model may be scored on, and notes on them (see :meth:`evaluate`)."""
+        from sightkit.tasks.detect.eval_data import held_out_data
+
+        return held_out_data(None if self.is_onnx else self.path, self.meta, dataset, allow_train_images)
 
     def save(self, path: str | Path) -> Path:
         """Write the bundle (a folder, or a zip when ``path`` ends in ``.sightkit``), metadata unchanged."""

@@ -15,7 +15,7 @@ Example:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +35,13 @@ _BATCH = 8
 
 
 def evaluate(predictor: DetectPredictor, data: str | Path | DetectionData, out_dir: str | Path | None = None, *,
-             strict: bool = False, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """mAP@[.5:.95], mAP@.5, mAP@.75, AR@100, per-class AP and AP@.5; ``report.html`` when ``out_dir`` is given."""
+             strict: bool = False, progress: Callable[[int], None] | None = None,
+             notes: Sequence[str] = ()) -> dict[str, Any]:
+    """mAP@[.5:.95], mAP@.5, mAP@.75, AR@100, per-class AP and AP@.5; ``report.html`` when ``out_dir`` is given.
+
+    ``notes``: what the report should say about the data (e.g. from
+    :func:`~sightkit.tasks.detect.eval_data.held_out_data`: which images were scored).
+    """
     dataset = data if isinstance(data, DetectionData) else load_detection_data(
         data, classes=predictor.classes, strict=strict)
     check_classes(dataset, predictor)
@@ -77,7 +82,7 @@ def evaluate(predictor: DetectPredictor, data: str | Path | DetectionData, out_d
                      f"{predictor.nms}; difficult / crowd / ignore-region boxes count as crowd (ignored)"),
         "boxes_per_class": dataset.box_counts(),
         "pr_curves_iou_50": pr_curves(result, predictor.classes),
-        "problems": dataset.problems, "skipped": skipped,
+        "problems": dataset.problems, "skipped": skipped, "data_notes": list(notes),
     }
     if out_dir is not None:
         _write(report, examples, predictor, Path(out_dir))
@@ -118,4 +123,4 @@ def _write(report: dict[str, Any], examples: list[tuple[Sample, list[Box]]], pre
         report["report_html"] = str(write_report(
             folder, report, figures, title="sightkit detection report", info=info,
             summary_keys=["map", "map_50", "map_75", "mar_100", "n_images", "n_boxes", "seconds_per_image"],
-            notes=[report["protocol"]]))
+            notes=[*report["data_notes"], report["protocol"]]))

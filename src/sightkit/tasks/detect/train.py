@@ -2,7 +2,8 @@
 
 A run folder holds ``config.json`` (options, data, the image split), ``checkpoints/``
 (``last.ckpt`` every epoch, ``best.ckpt`` by validation mAP@.5), ``logs/`` and the bundle
-``model/``; an interrupted run continues with ``resume=True``.
+``model/`` (with ``dataset.json``: its training and validation images and their fingerprints,
+which evaluation uses to keep training images out); an interrupted run continues with ``resume=True``.
 
 Example:
     >>> result = train(Path("shapes"), make_detect_config(epochs=20))  # doctest: +SKIP
@@ -87,6 +88,8 @@ def train(data: Path, config: DetectConfig, run_dir: Path | None = None, *, weig
     from sightkit.core.threads import loader_workers
     from sightkit.engine.quiet import quiet_training
     from sightkit.engine.trainer import build_trainer, resolve_accelerator, stop_reason
+    from sightkit.tasks.classify.splits import RECORD_FILE
+    from sightkit.tasks.detect.eval_data import record_detection_data
     from sightkit.tasks.detect.model import build_detector, load_weights
     from sightkit.tasks.detect.module import DetectModule
     from sightkit.tasks.detect.transforms import DetectionDataset, collate
@@ -138,7 +141,8 @@ def train(data: Path, config: DetectConfig, run_dir: Path | None = None, *, weig
                            cpu_minutes=round((time.process_time() - cpu_start) / 60, 2))
             meta = _meta(module.model, config, dataset, len(train_samples), len(val_samples), summary, command,
                          weights)
-            return save_bundle(run_dir / "model", module.model.state_dict(), meta), meta
+            record = {RECORD_FILE: record_detection_data(dataset.root, train_samples, val_samples)}
+            return save_bundle(run_dir / "model", module.model.state_dict(), meta, extras=record), meta
 
         bundle, meta = on_rank_zero(trainer, finish)
     status(f"saved {bundle}")
