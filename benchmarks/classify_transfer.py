@@ -128,7 +128,7 @@ def main() -> None:
     parser.add_argument("--name", default="classify_transfer", help="results/NAME.json")
     parser.add_argument("--reuse", type=Path, nargs="*", default=[], help="earlier result files whose rows to reuse")
     parser.add_argument("--shots", type=int, nargs="+", default=[5, 10, 20])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--seeds", type=int, nargs="*", default=[0], help="CIFAR seeds (none: skip CIFAR)")
     parser.add_argument("--pretrain-epochs", type=int, default=20)
     parser.add_argument("--workdir", type=Path, default=Path(__file__).parent / "runs" / "classify_transfer")
     args = parser.parse_args()
