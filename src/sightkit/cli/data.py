@@ -96,6 +96,8 @@ def suggest(
     json_out: bool = typer.Option(False, "--json", help="Print the suggestions and the settings as JSON."),
 ) -> None:
     """Which unlabelled images to label next (active learning): a ranked manifest and report.html."""
+    from itertools import takewhile
+
     from sightkit.data.active import list_labelled, list_pool, suggest as suggest_images, work_units, write_manifest
     from sightkit.data.reports import write_suggest_report
     from sightkit.data.selection import STRATEGIES
@@ -105,7 +107,8 @@ def suggest(
         raise ConfigError(f"--strategy {strategy}: choose one of {', '.join(STRATEGIES)}")
     if out is not None and out.suffix.lower() != ".csv":
         raise ConfigError(f"--out {out}: use a .csv file name")
-    folder = report or Path("runs") / f"suggest-{Path(unlabeled.rstrip('/*')).name or 'pool'}"
+    plain = list(takewhile(lambda part: not any(c in part for c in "*?["), Path(unlabeled).parts))  # a glob's folder
+    folder = report or Path("runs") / f"suggest-{Path(*plain).name if plain else 'pool'}"
     total = work_units(strategy, len(list_pool(unlabeled)), len(list_labelled(labeled)) if labeled else 0)
     with progress_bar("scoring", total, enabled=not json_out and total > 0) as advance:
         result = suggest_images(bundle, unlabeled, n, strategy=strategy, labeled=labeled, seed=seed,
