@@ -50,7 +50,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for dataset in args.datasets:
             root = _dataset_root(dataset, Path(tmp))
-            results[dataset] = {method: _run(root, method, args, Path(tmp) / dataset) for method in args.methods}
+            work = Path(tmp) / "runs" / dataset  # apart from the data: a folder in it would read as a class
+            results[dataset] = {method: _run(root, method, args, work) for method in args.methods}
     settings = {"train_fraction": args.train_fraction, "size": args.size, "epochs": args.epochs, "seed": args.seed}
     with _locked(Path(tempfile.gettempdir()) / f"sightkit-benchmark-{args.name}.lock"):
         commands = [" ".join([Path(sys.executable).name, *sys.argv])]
@@ -95,16 +96,17 @@ def _dataset_root(dataset: str, tmp: Path) -> Path:
 
 
 def _run(root: Path, method: str, args: argparse.Namespace, work: Path) -> dict:
+    from sightkit.core.images import is_image_file
     from sightkit.tasks.anomaly.api import AnomalyDetector
 
     classes = sorted(p.name for p in root.iterdir() if p.is_dir())
     runs = []
     for normal in args.classes or classes:
         rng = random.Random(f"{args.seed}-{normal}")
-        images = sorted((root / normal).glob("*"))
+        images = sorted(p for p in (root / normal).iterdir() if is_image_file(p))
         rng.shuffle(images)
         n_train = round(len(images) * args.train_fraction)
-        others = sorted(p for c in classes if c != normal for p in (root / c).glob("*"))
+        others = sorted(p for c in classes if c != normal for p in (root / c).iterdir() if is_image_file(p))
         test_normal, test_anomalous = images[n_train:], rng.sample(others, len(images) - n_train)
         folders = {name: _linked(work / method / normal / name, files)
                    for name, files in (("train", images[:n_train]), ("normal", test_normal),
