@@ -37,6 +37,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=40, help="autoencoder epochs")
     parser.add_argument("--classes", nargs="*", default=None, help="normal classes to run (default: all)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--backbone-classes", nargs="*", default=None,
+                        help="train a skcnn_small classify backbone on these classes (without any image of the "
+                             "test sets), then run PatchCore with it for the other classes as normal")
+    parser.add_argument("--backbone-epochs", type=int, default=15)
     parser.add_argument("--name", default="anomaly", help="results file name")
     parser.add_argument("--update", action="store_true",
                         help="merge into an existing results file (runs of other datasets / methods are kept), "
@@ -51,6 +55,10 @@ def main() -> None:
         for dataset in args.datasets:
             root = _dataset_root(dataset, Path(tmp))
             work = Path(tmp) / "runs" / dataset  # apart from the data: a folder in it would read as a class
+            if args.backbone_classes:
+                backbone = _train_backbone(root, args, work)
+                results[dataset] = {"patchcore_backbone": _run(root, "patchcore", args, work, backbone)}
+                continue
             results[dataset] = {method: _run(root, method, args, work) for method in args.methods}
     settings = {"train_fraction": args.train_fraction, "size": args.size, "epochs": args.epochs, "seed": args.seed}
     with _locked(Path(tempfile.gettempdir()) / f"sightkit-benchmark-{args.name}.lock"):
@@ -95,25 +103,57 @@ def _dataset_root(dataset: str, tmp: Path) -> Path:
     return merged
 
 
-def _run(root: Path, method: str, args: argparse.Namespace, work: Path) -> dict:
+def _split(root: Path, normal: str, args: argparse.Namespace) -> tuple[list[Path], list[Path], list[Path]]:
+    """Training images, held-out normal test images and the sampled anomalous test images of one run."""
     from sightkit.core.images import is_image_file
-    from sightkit.tasks.anomaly.api import AnomalyDetector
 
     classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    rng = random.Random(f"{args.seed}-{normal}")
+    images = sorted(p for p in (root / normal).iterdir() if is_image_file(p))
+    rng.shuffle(images)
+    n_train = round(len(images) * args.train_fraction)
+    others = sorted(p for c in classes if c != normal for p in (root / c).iterdir() if is_image_file(p))
+    return images[:n_train], images[n_train:], rng.sample(others, len(images) - n_train)
+
+
+def _normal_classes(root: Path, args: argparse.Namespace) -> list[str]:
+    classes = args.classes or sorted(p.name for p in root.iterdir() if p.is_dir())
+    return [c for c in classes if c not in (args.backbone_classes or [])]
+
+
+def _train_backbone(root: Path, args: argparse.Namespace, work: Path) -> Path:
+    """A skcnn_small classifier of ``--backbone-classes``, trained on none of the runs' test images."""
+    from sightkit import Classifier
+
+    tested = {p for normal in _normal_classes(root, args) for p in sum(_split(root, normal, args)[1:], [])}
+    for name in args.backbone_classes:
+        _linked(work / "backbone-data" / name, sorted(p for p in (root / name).iterdir() if p not in tested))
+    start = time.perf_counter()
+    clf = Classifier.train(work / "backbone-data", "skcnn_small", out=work / "backbone", epochs=args.backbone_epochs,
+                           seed=args.seed, progress=False, status=lambda m: None)
+    args.backbone_report = {"classes": args.backbone_classes, "images_left_out": len(tested),
+                            "val_accuracy": clf.meta["metrics"].get("accuracy"),
+                            "epochs": args.backbone_epochs, "train_s": round(time.perf_counter() - start, 1)}
+    print("backbone", args.backbone_report, flush=True)
+    return clf.path
+
+
+def _run(root: Path, method: str, args: argparse.Namespace, work: Path, backbone: Path | None = None) -> dict:
+    from sightkit.tasks.anomaly.api import AnomalyDetector
+
     runs = []
-    for normal in args.classes or classes:
-        rng = random.Random(f"{args.seed}-{normal}")
-        images = sorted(p for p in (root / normal).iterdir() if is_image_file(p))
-        rng.shuffle(images)
-        n_train = round(len(images) * args.train_fraction)
-        others = sorted(p for c in classes if c != normal for p in (root / c).iterdir() if is_image_file(p))
-        test_normal, test_anomalous = images[n_train:], rng.sample(others, len(images) - n_train)
-        folders = {name: _linked(work / method / normal / name, files)
-                   for name, files in (("train", images[:n_train]), ("normal", test_normal),
+    label = f"{method}-backbone" if backbone else method
+    for normal in _normal_classes(root, args):
+        train_images, test_normal, test_anomalous = _split(root, normal, args)
+        n_train = len(train_images)
+        folders = {name: _linked(work / label / normal / name, files)
+                   for name, files in (("train", train_images), ("normal", test_normal),
                                        ("anomalous", test_anomalous))}
         start = time.perf_counter()
-        options = {"epochs": args.epochs} if method == "autoencoder" else {}
-        detector = AnomalyDetector.train(folders["train"], out=work / method / normal / "model.sightkit",
+        options: dict = {"epochs": args.epochs} if method == "autoencoder" else {}
+        if backbone is not None:
+            options["backbone"] = str(backbone)
+        detector = AnomalyDetector.train(folders["train"], out=work / label / normal / "model.sightkit",
                                          method=method, size=args.size, seed=args.seed, **options)
         trained = time.perf_counter() - start
         report = detector.evaluate(folders["normal"], folders["anomalous"], work / method / normal / "report")
@@ -125,7 +165,8 @@ def _run(root: Path, method: str, args: argparse.Namespace, work: Path) -> dict:
                      "train_suspects": detector.meta["training"]["suspect_count"]})
         print(method, runs[-1], flush=True)
     aurocs = [r["auroc"] for r in runs]
-    return {"mean_auroc": round(statistics.mean(aurocs), 4), "min_auroc": min(aurocs), "max_auroc": max(aurocs),
+    extra = {"backbone": args.backbone_report} if backbone else {}
+    return {**extra, "mean_auroc": round(statistics.mean(aurocs), 4), "min_auroc": min(aurocs), "max_auroc": max(aurocs),
             "mean_false_alarm_rate": round(statistics.mean(r["false_alarm_rate"] for r in runs), 4),
             "total_s": round(sum(r["total_s"] for r in runs), 1), "per_class": runs}
 
