@@ -42,7 +42,8 @@ class OnnxDetectBackend:
     ``baked``: the graph's ``score_floor``, ``nms`` and ``max_detections`` (from the file's metadata).
 
     Example:
-        >>> backend = OnnxDetectBackend("detector.onnx", {"score_floor": 0.05, "nms": 0.5, "max_detections": 100})  # doctest: +SKIP
+        >>> built_in = {"score_floor": 0.05, "nms": 0.5, "max_detections": 100}
+        >>> backend = OnnxDetectBackend("detector.onnx", built_in)  # doctest: +SKIP
         >>> backend([torch.rand(3, 360, 640)], score=0.3, nms=0.5)[0]["boxes"].shape  # doctest: +SKIP
         torch.Size([4, 4])
     """

@@ -39,7 +39,8 @@ def record_detection_data(root: Path, train: list[Sample], val: list[Sample]) ->
     """The ``dataset.json`` of a detection run (classification's format; the class column is empty).
 
     Example:
-        >>> save_bundle(out, state, meta, extras={RECORD_FILE: record_detection_data(root, train, val)})  # doctest: +SKIP
+        >>> record = {RECORD_FILE: record_detection_data(root, train, val)}  # doctest: +SKIP
+        >>> save_bundle(out, state, meta, extras=record)  # doctest: +SKIP
     """
     root = root.resolve()
     base = root if root.is_dir() else root.parent
