@@ -79,3 +79,27 @@ def test_max_frames_stops_a_stream_and_an_empty_folder_is_refused(trained: Path,
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="FRAMES .*empty: no image files"):
         list(detect_video(predictor, tmp_path / "empty"))
+
+
+def test_a_camera_stream_is_read_until_max_frames_and_recorded(trained: Path, tmp_path: Path, monkeypatch) -> None:
+    import cv2
+
+    from sightkit.tasks.detect.api import Detector
+
+    clip = tmp_path / "camera-feed.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (64, 48))
+    for index in range(8):
+        frame = np.full((48, 64, 3), 60, np.uint8)
+        frame[10:30, 5 + index * 2:25 + index * 2] = (0, 0, 230)
+        writer.write(frame)
+    writer.release()
+    real = cv2.VideoCapture
+    opened: list = []
+    monkeypatch.setattr(cv2, "VideoCapture", lambda source: opened.append(source) or real(
+        str(clip) if isinstance(source, int) else source))  # camera 0 plays the clip
+    summary: dict = {}
+    records = list(detect_video(Detector.load(trained).predictor, 0, tmp_path / "out" / "camera0.mp4",
+                                score=0.05, max_frames=5, summary=summary))
+    assert opened == [0] and len(records) == 5 and summary["frames"] == 5
+    assert all("image" not in r and all("track" in b for b in r["boxes"]) for r in records)
+    assert int(real(str(tmp_path / "out" / "camera0.mp4")).get(cv2.CAP_PROP_FRAME_COUNT)) == 5
