@@ -8,15 +8,23 @@ each class. Records accuracy, per-class recall, balanced accuracy, the wall time
 (user + sys) of each command, and an idle-machine wall estimate (CPU time / threads), because the
 shared machine's wall time says more about the other jobs than about sightkit.
 
+With ``--labelled-per-class K`` it runs the few-label comparison instead: K labels per class
+from the recipe's training part, trained alone and with FixMatch on the rest given unlabelled
+(``--unlabeled``), both scored on the recipe's test split.
+
 Usage:
     SIGHTKIT_THREADS=1 nice -n 5 python benchmarks/crop_disease.py
-    python benchmarks/crop_disease.py --img-size 64 --epochs 40 --name crop_disease_64px
+    python benchmarks/crop_disease.py --img-size 32 --epochs 40 --out benchmarks/runs/crop_disease_32px \
+        --name crop_disease_32px --figure /tmp/fig.png
+    python benchmarks/crop_disease.py --labelled-per-class 10 --img-size 32 --epochs 60 --name crop_disease_fixmatch
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import random
 import re
 import resource
 import shlex
@@ -46,6 +54,8 @@ def main() -> None:
     parser.add_argument("--name", default="crop_disease", help="results file name (benchmarks/results/NAME.json)")
     parser.add_argument("--figure", type=Path, default=DOCS / "crop-disease_gradcam.png",
                         help="Grad-CAM figure for the recipe page")
+    parser.add_argument("--labelled-per-class", type=int, default=0, metavar="K",
+                        help="instead of the recipe: K labels per class, supervised vs FixMatch (--unlabeled)")
     args = parser.parse_args()
 
     data = SHARED_DATA / "plantvillage_small"
@@ -55,6 +65,14 @@ def main() -> None:
         import shutil
 
         shutil.rmtree(args.out)
+    if args.labelled_per_class:
+        few_labels(data, args)
+    else:
+        recipe(data, args)
+
+
+def recipe(data: Path, args: argparse.Namespace) -> None:
+    """Train, evaluate the test split and explain one test leaf per class; write the results file."""
     train_cmd = ["sightkit", "--threads", str(THREADS), "classify", "train", str(data),
                  "--model", args.model, "--img-size", str(args.img_size), "--epochs", str(args.epochs),
                  "--augment", args.augment, "--hflip", "--batch-size", str(args.batch_size),
@@ -79,8 +97,9 @@ def main() -> None:
                       "recipe options were chosen on val only",
         "recipe": {"model": args.model, "img_size": args.img_size, "epochs": args.epochs, "augment": args.augment,
                    "hflip": True, "batch_size": args.batch_size, "seed": 0},
-        "commands": {"train": shlex.join(train_cmd), "evaluate": f"sightkit classify evaluate {bundle} {data} "
-                     f"--split test --out {report_dir}", "explain": f"sightkit explain {bundle} <{len(leaves)} leaves>"},
+        "commands": {"train": shlex.join(train_cmd),
+                     "evaluate": f"sightkit classify evaluate {bundle} {data} --split test --out {report_dir}",
+                     "explain": f"sightkit explain {bundle} <{len(leaves)} test leaves> --out {args.out / 'why'}"},
         "epochs_run": training["epochs_run"],
         "best_val_accuracy": best_val(training),
         "test": {"n": evaluated["n"], "accuracy": accuracy, "balanced_accuracy": evaluated["balanced_accuracy"],
@@ -95,6 +114,55 @@ def main() -> None:
                     "images": [{"path": Path(r["path"]).name, "true": Path(r["path"]).parent.name,
                                 "predicted": r["predicted"], "score": r["score"]} for r in explained["images"]],
                     "summary": explained["summary"]},
+    })
+
+
+def few_labels(data: Path, args: argparse.Namespace) -> None:
+    """K labels per class from the recipe's training part: supervised alone vs FixMatch on the rest, unlabelled.
+
+    Validation and test are the recipe's splits (same files), so the test figures compare with it.
+    """
+    from sightkit.data.discover import discover
+
+    splits = discover(data, 0.2, 0.2, 0)  # the recipe's splits: --val-fraction 0.2 --test-fraction 0.2 --seed 0
+    rng = random.Random(0)
+    labelled, unlabelled = [], []
+    for index in range(len(splits.classes)):
+        pool = sorted((s for s in splits.train if s.label == index), key=lambda s: str(s.path))
+        chosen = set(rng.sample(range(len(pool)), args.labelled_per_class))
+        labelled += [s for i, s in enumerate(pool) if i in chosen]
+        unlabelled += [s for i, s in enumerate(pool) if i not in chosen]
+    args.out.mkdir(parents=True)
+    manifest = args.out / "labelled.csv"
+    rows = [(s, "train") for s in labelled] + [(s, "val") for s in splits.val] + [(s, "test") for s in splits.test]
+    with manifest.open("w", newline="") as handle:
+        csv.writer(handle).writerows([["path", "label", "split"],
+                                      *[[str(s.path.resolve()), splits.classes[s.label], split] for s, split in rows]])
+    pool_dir = args.out / "unlabelled"  # flat, no class folders: the labels are really gone
+    pool_dir.mkdir()
+    for i, sample in enumerate(unlabelled):
+        (pool_dir / f"{i:04d}{sample.path.suffix}").symlink_to(sample.path.resolve())
+    common = ["sightkit", "--threads", str(THREADS), "classify", "train", str(manifest), "--model", args.model,
+              "--img-size", str(args.img_size), "--epochs", str(args.epochs), "--augment", args.augment, "--hflip",
+              "--batch-size", "16", "--label-smoothing", "0", "--seed", "0", "--no-progress", "--json"]
+    results = {}
+    for method, extra in (("supervised", []), ("fixmatch", ["--unlabeled", str(pool_dir)])):
+        cmd = [*common, "--out", str(args.out / method), *extra]
+        trained, times = run_cli(cmd)
+        meta = json.loads((Path(trained["bundle"]) / "bundle.json").read_text())
+        history = meta["training"].get("history", [])
+        results[method] = {"command": shlex.join(cmd), "test_accuracy": trained["accuracy"],
+                           "test_balanced_accuracy": trained["balanced_accuracy"], "n_test": trained["n"],
+                           "best_val_accuracy": best_val(meta["training"]), "epochs_run": trained["epochs_run"],
+                           "last_mask_rate": history[-1].get("mask_rate") if history else None, "times": times}
+    write_result(args.name, {
+        "dataset": "plantvillage_small (600 real 256x256 leaf photos, 5 classes x 120)",
+        "setup": f"{args.labelled_per_class} labelled images per class drawn (seed 0) from the recipe's training part; "
+                 f"its other {len(unlabelled)} images given unlabelled to FixMatch; val and test: the recipe's",
+        "labelled": len(labelled), "unlabelled": len(unlabelled), "val": len(splits.val), "test": len(splits.test),
+        "recipe": {"model": args.model, "img_size": args.img_size, "epochs": args.epochs, "augment": args.augment,
+                   "batch_size": 16, "label_smoothing": 0, "unlabeled_ratio": 7, "unlabeled_conf": 0.95},
+        "threads": THREADS, "runs": results,
     })
 
 
