@@ -56,7 +56,7 @@ def test_hybrid_suggests_n_distinct_unlabelled_images(digits):
     assert result["labelled_given"] == 150 and result["strategy"] == "hybrid"
     assert [s["rank"] for s in result["suggestions"]] == list(range(1, 21))
     assert all(0.0 <= s["score"] <= 1.0 and s["reason"].startswith("uncertain") for s in result["suggestions"])
-    assert "embedding distance" in result["suggestions"][1]["reason"]
+    assert "from the nearest labelled or suggested image" in result["suggestions"][1]["reason"]
     assert sum(calls) == work_units("hybrid", 360 + COPIES, 150)  # the progress bar ends full
 
 

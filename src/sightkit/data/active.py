@@ -253,9 +253,9 @@ def _reason(strategy: str, top: list[tuple[str, float]] | None, score: float, di
     if strategy == "entropy":
         return f"uncertain: entropy {score:.2f} ({classes})"
     if distance is None:
-        return f"uncertain: {classes}; first pick of the diverse batch"
-    near = "labelled or already suggested" if labelled else "already suggested"
-    return f"uncertain: {classes}; far from {near} images (embedding distance {distance:.2f})"
+        return f"uncertain: {classes}; first of the batch"
+    near = "labelled or suggested" if labelled else "suggested"
+    return f"uncertain: {classes}; {distance:.2f} from the nearest {near} image"
 
 
 def _describe(source: PathsOrFolder) -> str:
