@@ -156,7 +156,7 @@ def _train(data: Path | str, splits: DatasetSplits, config: TrainConfig, run_dir
     pl.seed_everything(config.seed, verbose=False)
     model = create_model(config.model, len(splits.classes), channels, pretrained=config.pretrained,
                          weights=config.weights)
-    prepare_start(model, config, splits.classes, channels, status)  # --init, --freeze-backbone
+    prepare_start(model, config, splits, channels, status)  # --init, --freeze-backbone
 
     train_tf = build_train_transform(config.augment, mean, std, size=size, hflip=config.hflip)
     train_ds = (ShardDataset(shards, "train", DecodeBytes(mode, size, train_tf), seed=config.seed) if shards
