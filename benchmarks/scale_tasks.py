@@ -6,8 +6,9 @@ in rounds. Every process computes on one thread (``SIGHTKIT_THREADS=1``), so the
 uses 2 cores where the 1-process run uses 1: the ratio is DDP's scaling at one core per process,
 on 2 cores shared with other jobs. Measured: the wall time of the whole command (start-up,
 process launch, training, validation, bundle) and the training images/s that the Throughput
-callback logs (all processes together, first epoch dropped; not for inpainting, whose batches
-are bare image tensors, which that callback counts wrongly), plus each run's final metric.
+callback logs (all processes together, first epoch dropped; it counted inpainting's bare image
+tensor batches wrongly before 2026-12-03, so the runs of that date have no inpainting img/s), plus
+each run's final metric.
 
 Data: scikit-learn digits (generate), 64 generated shape images (detect), the T91 images of
 ``../shared/data/sr`` (enhance, inpaint; the run is skipped without them).
@@ -97,7 +98,7 @@ def _compare(task: str, command: list[str], root: Path, rounds: int) -> dict[str
                 raise SystemExit(f"{task}: {done.stderr[-2000:]}")
             result = json.loads(done.stdout)
             runs[devices].append({"wall_s": round(time.perf_counter() - clock, 1),
-                                  "train_img_s": None if task == "inpaint" else _logged_rate(run),
+                                  "train_img_s": _logged_rate(run),
                                   _METRIC[task]: result.get(_METRIC[task]),
                                   "command": " ".join(full[1:]).replace(str(root), "TMP")})
     wall = [two["wall_s"] / one["wall_s"] for one, two in zip(runs[1], runs[2])]

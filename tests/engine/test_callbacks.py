@@ -17,6 +17,13 @@ class _Module:
         self.logged[name] = value
 
 
+def test_throughput_counts_the_images_of_a_bare_tensor_batch() -> None:
+    callback, module = Throughput(), _Module()
+    callback.on_train_epoch_start(None, module)  # type: ignore[arg-type]
+    callback.on_train_batch_end(None, module, None, torch.zeros(8, 3, 4, 4), 0)  # type: ignore[arg-type]
+    assert callback._images == 8  # not the 3 channels of its first image
+
+
 def test_throughput_counts_training_batches_only() -> None:
     callback, module = Throughput(), _Module()
     callback.on_train_epoch_start(None, module)  # type: ignore[arg-type]

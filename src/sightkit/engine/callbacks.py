@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import lightning.pytorch as pl
+import torch
 
 
 class Throughput(pl.Callback):
@@ -34,7 +35,10 @@ class Throughput(pl.Callback):
 
 
 def _images_in(batch: object) -> int:
-    """Images in a training batch: ``(images, labels)``, or a dict of such batches (FixMatch's labelled and
-    unlabelled parts; an unlabelled image counts once, though the model sees two views of it)."""
+    """Images in a training batch: ``(images, labels)``, a bare image tensor (inpainting), or a dict of such
+    batches (FixMatch's labelled and unlabelled parts; an unlabelled image counts once, though the model sees
+    two views of it)."""
+    if isinstance(batch, torch.Tensor):
+        return len(batch)
     parts = batch.values() if isinstance(batch, dict) else [batch]
     return sum(len(part[0]) for part in parts)  # type: ignore[index]
