@@ -162,13 +162,31 @@ def _run(root: Path, method: str, args: argparse.Namespace, work: Path, backbone
                      "detection_rate": round(report["detection_rate"], 4),
                      "n_train": n_train, "n_test_normal": report["n_normal"], "n_test_anomalous": report["n_anomalous"],
                      "train_s": round(trained, 1), "total_s": round(time.perf_counter() - start, 1),
-                     "train_suspects": detector.meta["training"]["suspect_count"]})
+                     "train_suspects": detector.meta["training"]["suspect_count"],
+                     **(_seen_unseen(report, args.backbone_classes) if backbone else {})})
         print(method, runs[-1], flush=True)
     aurocs = [r["auroc"] for r in runs]
     extra = {"backbone": args.backbone_report} if backbone else {}
+    if backbone:
+        for key in ("auroc_seen_classes", "auroc_unseen_classes"):
+            extra[f"mean_{key}"] = round(statistics.mean(r[key] for r in runs), 4)
     return {**extra, "mean_auroc": round(statistics.mean(aurocs), 4), "min_auroc": min(aurocs), "max_auroc": max(aurocs),
             "mean_false_alarm_rate": round(statistics.mean(r["false_alarm_rate"] for r in runs), 4),
             "total_s": round(sum(r["total_s"] for r in runs), 1), "per_class": runs}
+
+
+def _seen_unseen(report: dict, backbone_classes: list[str]) -> dict:
+    """AUROC against the anomalies of classes the backbone was trained on, and of the others."""
+    from sklearn.metrics import roc_auc_score
+
+    normal = [r["score"] for r in report["scores"]["normal"]]
+    result = {}
+    for name, seen in (("auroc_seen_classes", True), ("auroc_unseen_classes", False)):
+        anomalous = [r["score"] for r in report["scores"]["anomalous"]
+                     if (Path(r["path"]).name.split("_")[0] in backbone_classes) == seen]
+        result[name] = round(roc_auc_score([0] * len(normal) + [1] * len(anomalous), normal + anomalous), 4)
+        result[name.replace("auroc", "n")] = len(anomalous)
+    return result
 
 
 def _linked(folder: Path, files: list[Path]) -> Path:
