@@ -18,23 +18,20 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from sightkit.core.sqlite_store import SqliteStore, StoreFormat, open_database, transaction
 from sightkit.errors import GalleryError
 
 # "SKFG" in the SQLite header: tells a sightkit gallery from any other SQLite file.
 APPLICATION_ID = 0x534B4647
 FORMAT_VERSION = 1
-# A writer waits this long for another process's transaction before giving up.
-_BUSY_TIMEOUT_MS = 30_000
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -48,6 +45,8 @@ CREATE TABLE chips (
     image TEXT NOT NULL, chip BLOB NOT NULL);
 CREATE TABLE index_cache (level REAL PRIMARY KEY, revision INTEGER NOT NULL, data BLOB NOT NULL);
 """
+_FORMAT = StoreFormat("face gallery", "--gallery", APPLICATION_ID, FORMAT_VERSION, _SCHEMA, GalleryError,
+                      pragmas=("foreign_keys = ON", "secure_delete = ON"))
 
 
 @dataclass(frozen=True)
@@ -73,11 +72,8 @@ class EmbeddingRow:
     vector: np.ndarray
 
 
-class GalleryStore:
+class GalleryStore(SqliteStore):
     """Low-level access to a gallery file; :class:`sightkit.tasks.face.api.FaceGallery` is the facade."""
-
-    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
-        self.path, self._db = path, connection
 
     @classmethod
     def open(cls, path: str | Path, create: bool = False, meta: dict[str, Any] | None = None) -> GalleryStore:
@@ -88,25 +84,7 @@ class GalleryStore:
         check_location(path)
         if not path.exists():
             return cls._create(path, meta or {})
-        try:
-            connection = _connect(path)
-            app_id = connection.execute("PRAGMA application_id").fetchone()[0]
-            version = connection.execute("PRAGMA user_version").fetchone()[0]
-            empty = connection.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] == 0
-        except sqlite3.DatabaseError as exc:
-            raise GalleryError(f"{path}: not a sightkit face gallery ({exc})") from None
-        if empty and app_id == 0 and create:  # created a moment ago by another process, or an empty file
-            _initialize(connection, meta or {})
-            return cls(path, connection)
-        if app_id != APPLICATION_ID:
-            connection.close()
-            raise GalleryError(f"{path}: not a sightkit face gallery (an empty or other SQLite database); "
-                               "choose another --gallery file")
-        if version > FORMAT_VERSION:
-            connection.close()
-            raise GalleryError(f"{path}: gallery format {version} was written by a newer sightkit "
-                               f"(this one reads up to {FORMAT_VERSION}); upgrade sightkit")
-        return cls(path, connection)
+        return cls(path, open_database(path, _FORMAT, create, meta))
 
     @classmethod
     def _create(cls, path: Path, meta: dict[str, Any]) -> GalleryStore:
@@ -116,22 +94,11 @@ class GalleryStore:
             pass  # another process created it first; open() initialises or reads it
         return cls.open(path, create=True, meta=meta)
 
-    def close(self) -> None:
-        self._db.close()
-
-    # -- settings -------------------------------------------------------------------------
-    def meta(self) -> dict[str, Any]:
-        """All settings stored in the gallery (face options, threshold, calibration, revision)."""
-        return {key: json.loads(value) for key, value in self._db.execute("SELECT key, value FROM meta")}
-
+    # -- settings (meta(), revision(): see SqliteStore) ---------------------------------------
     def set_meta(self, **values: Any) -> None:
-        with _transaction(self._db):
+        with transaction(self._db):
             self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                                  [(k, json.dumps(v)) for k, v in values.items()])
-
-    def revision(self) -> int:
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'revision'").fetchone()
-        return int(json.loads(row[0])) if row else 0
 
     # -- people ---------------------------------------------------------------------------
     def add(self, name: str, rows: Sequence[EmbeddingRow], chips: Sequence[tuple[str, np.ndarray]] = (),
@@ -145,7 +112,7 @@ class GalleryStore:
 
         ``replace`` drops each person's earlier embeddings first; otherwise they are added to.
         """
-        with _transaction(self._db):
+        with transaction(self._db):
             for name, rows, chips in people:
                 person = self._person_id(name, replace)
                 self._db.executemany(
@@ -167,7 +134,7 @@ class GalleryStore:
 
     def remove(self, name: str) -> int:
         """Delete a person with all their embeddings and chips; returns how many embeddings went."""
-        with _transaction(self._db):
+        with transaction(self._db):
             found = self._db.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
             if found is None:
                 raise GalleryError(f"{self.path}: no person named {name!r}; see 'sightkit face list --gallery {self.path}'")
@@ -205,14 +172,8 @@ class GalleryStore:
         return row[0] if row else None
 
     def cache_index(self, level: float, revision: int, data: bytes) -> None:
-        with _transaction(self._db):
-            if self.revision() == revision:  # the gallery did not change while the index was built
-                self._db.execute("INSERT OR REPLACE INTO index_cache VALUES (?, ?, ?)", (float(level), revision, data))
-
-    def _changed(self) -> None:
-        """Inside a write transaction: bump the revision and drop indexes built from older data."""
-        self._db.execute("UPDATE meta SET value = ? WHERE key = 'revision'", (json.dumps(self.revision() + 1),))
-        self._db.execute("DELETE FROM index_cache")
+        """Keep the serialised index of ``level`` at ``revision`` unless the gallery changed while it was built."""
+        self._cache_if_current(revision, (float(level), revision, data))
 
 
 def check_location(path: Path) -> None:
@@ -227,40 +188,6 @@ def check_location(path: Path) -> None:
         raise GalleryError(f"{path}: is a folder; give a gallery file such as people.db")
     if not path.parent.is_dir():
         raise GalleryError(f"{path}: folder {path.parent} does not exist")
-
-
-def _initialize(connection: sqlite3.Connection, meta: dict[str, Any]) -> None:
-    """Create the schema unless a concurrent process has just done so."""
-    with _transaction(connection):
-        if connection.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID:
-            return
-        for statement in filter(str.strip, _SCHEMA.split(";")):
-            connection.execute(statement)
-        connection.executemany("INSERT INTO meta VALUES (?, ?)",
-                               [(k, json.dumps(v)) for k, v in {**meta, "revision": 0}.items()])
-        connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-        connection.execute(f"PRAGMA user_version = {FORMAT_VERSION}")
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    connection = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-    connection.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-    connection.execute("PRAGMA journal_mode = WAL").fetchone()
-    connection.execute("PRAGMA synchronous = FULL")
-    connection.execute("PRAGMA foreign_keys = ON")
-    connection.execute("PRAGMA secure_delete = ON")
-    return connection
-
-
-@contextmanager
-def _transaction(connection: sqlite3.Connection) -> Iterator[None]:
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
-    connection.execute("COMMIT")
 
 
 def _encode_chip(chip: np.ndarray) -> bytes:

@@ -15,22 +15,19 @@ Example:
 
 from __future__ import annotations
 
-import json
-import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from sightkit.core.sqlite_store import SqliteStore, StoreFormat, open_database, transaction
 from sightkit.errors import CatalogError
 
 # "SKSC" in the SQLite header: tells a sightkit search catalogue from any other SQLite file.
 APPLICATION_ID = 0x534B5343
 FORMAT_VERSION = 1
-_BUSY_TIMEOUT_MS = 30_000
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -38,6 +35,9 @@ CREATE TABLE items (id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE, size INTE
                     mtime_ns INTEGER NOT NULL, vector BLOB NOT NULL);
 CREATE TABLE index_cache (revision INTEGER PRIMARY KEY, data BLOB NOT NULL);
 """
+# check_same_thread=False: a catalogue may be used on a thread other than the one that opened it.
+_FORMAT = StoreFormat("search catalogue", "--db", APPLICATION_ID, FORMAT_VERSION, _SCHEMA, CatalogError,
+                      check_same_thread=False)
 
 
 @dataclass(frozen=True)
@@ -50,11 +50,8 @@ class Item:
     vector: np.ndarray
 
 
-class CatalogStore:
+class CatalogStore(SqliteStore):
     """Low-level access to a catalogue file; :class:`sightkit.tasks.search.api.SearchIndex` is the facade."""
-
-    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
-        self.path, self._db = path, connection
 
     @classmethod
     def open(cls, path: str | Path, create: bool = False, meta: dict[str, Any] | None = None) -> CatalogStore:
@@ -68,35 +65,7 @@ class CatalogStore:
                                    f"'sightkit search index BUNDLE FOLDER --db {path}'")
             if not path.parent.is_dir():
                 raise CatalogError(f"{path}: folder {path.parent} does not exist")
-        try:
-            connection = _connect(path)
-            app_id = connection.execute("PRAGMA application_id").fetchone()[0]
-            version = connection.execute("PRAGMA user_version").fetchone()[0]
-            empty = connection.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] == 0
-        except sqlite3.DatabaseError as exc:
-            raise CatalogError(f"{path}: not a sightkit search catalogue ({exc})") from None
-        if empty and app_id == 0 and create:
-            _initialize(connection, meta or {})
-        elif app_id != APPLICATION_ID:
-            connection.close()
-            raise CatalogError(f"{path}: not a sightkit search catalogue (an empty or other SQLite file); "
-                               "choose another --db file")
-        elif version > FORMAT_VERSION:
-            connection.close()
-            raise CatalogError(f"{path}: catalogue format {version} was written by a newer sightkit "
-                               f"(this one reads up to {FORMAT_VERSION}); upgrade sightkit")
-        return cls(path, connection)
-
-    def close(self) -> None:
-        self._db.close()
-
-    def meta(self) -> dict[str, Any]:
-        """Everything in the ``meta`` table (model identity, revision)."""
-        return {key: json.loads(value) for key, value in self._db.execute("SELECT key, value FROM meta")}
-
-    def revision(self) -> int:
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'revision'").fetchone()
-        return int(json.loads(row[0])) if row else 0
+        return cls(path, open_database(path, _FORMAT, create, meta))
 
     def count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM items").fetchone()[0])
@@ -109,7 +78,7 @@ class CatalogStore:
         """Add or replace (by path) ``items`` in one transaction."""
         if not items:
             return
-        with _transaction(self._db):
+        with transaction(self._db):
             self._db.executemany(
                 "INSERT INTO items (path, size, mtime_ns, vector) VALUES (?, ?, ?, ?) ON CONFLICT(path) DO UPDATE "
                 "SET size = excluded.size, mtime_ns = excluded.mtime_ns, vector = excluded.vector",
@@ -120,7 +89,7 @@ class CatalogStore:
         """Delete the entries of ``paths`` in one transaction; returns how many there were."""
         if not paths:
             return 0
-        with _transaction(self._db):
+        with transaction(self._db):
             before = self.count()
             self._db.executemany("DELETE FROM items WHERE path = ?", [(p,) for p in paths])
             removed = before - self.count()
@@ -150,43 +119,5 @@ class CatalogStore:
         return row[0] if row else None
 
     def cache_index(self, revision: int, data: bytes) -> None:
-        with _transaction(self._db):
-            if self.revision() == revision:  # nothing changed while the index was built
-                self._db.execute("INSERT OR REPLACE INTO index_cache VALUES (?, ?)", (revision, data))
-
-    def _changed(self) -> None:
-        """Inside a write transaction: bump the revision and drop indexes of older revisions."""
-        self._db.execute("UPDATE meta SET value = ? WHERE key = 'revision'", (json.dumps(self.revision() + 1),))
-        self._db.execute("DELETE FROM index_cache")
-
-
-def _initialize(connection: sqlite3.Connection, meta: dict[str, Any]) -> None:
-    with _transaction(connection):
-        if connection.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID:
-            return  # another process created it a moment ago
-        for statement in filter(str.strip, _SCHEMA.split(";")):
-            connection.execute(statement)
-        connection.executemany("INSERT INTO meta VALUES (?, ?)",
-                               [(k, json.dumps(v)) for k, v in {**meta, "revision": 0}.items()])
-        connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-        connection.execute(f"PRAGMA user_version = {FORMAT_VERSION}")
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    connection = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                                 check_same_thread=False)
-    connection.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-    connection.execute("PRAGMA journal_mode = WAL").fetchone()
-    connection.execute("PRAGMA synchronous = FULL")
-    return connection
-
-
-@contextmanager
-def _transaction(connection: sqlite3.Connection) -> Iterator[None]:
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
-    connection.execute("COMMIT")
+        """Keep the serialised index of ``revision`` unless the catalogue changed while it was built."""
+        self._cache_if_current(revision, (revision, data))
