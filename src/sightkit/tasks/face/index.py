@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from sightkit.core.threads import compute_threads
+from sightkit.core.hnsw import hnsw_index
 from sightkit.errors import ConfigError
 
 EXACT_LIMIT = 5_000
@@ -51,7 +51,8 @@ class PersonIndex:
         self._norms = np.einsum("ij,ij->i", self.vectors, self.vectors)
         self._ann = None
         if len(names) > EXACT_LIMIT:
-            self._ann = _hnsw(self.vectors, load_index, save_index)
+            self._ann = hnsw_index(self.vectors, _HNSW_M, _HNSW_EF_SEARCH, load_index=load_index,
+                                   save_index=save_index, needed_for=f"galleries over {EXACT_LIMIT:,} embeddings")
 
     def __len__(self) -> int:
         return len(self.names)
@@ -100,22 +101,3 @@ def _nearest_rows(d2: np.ndarray, count: int) -> list[tuple[float, int]]:
     rows = np.argpartition(d2, count - 1)[:count] if count < len(d2) else np.arange(len(d2))
     rows = rows[np.argsort(d2[rows])]
     return [(float(np.sqrt(max(d2[r], 0.0))), int(r)) for r in rows]
-
-
-def _hnsw(vectors: np.ndarray, load_index: Callable[[], bytes | None] | None,
-          save_index: Callable[[bytes], None] | None):
-    try:
-        import faiss
-    except ImportError:
-        raise ConfigError(f"galleries over {EXACT_LIMIT:,} embeddings need faiss: pip install faiss-cpu") from None
-    faiss.omp_set_num_threads(compute_threads())  # its own OpenMP runtime: sightkit's thread count
-    cached = load_index() if load_index else None
-    if cached is not None:
-        index = faiss.deserialize_index(np.frombuffer(cached, dtype=np.uint8))
-    else:
-        index = faiss.IndexHNSWFlat(vectors.shape[1], _HNSW_M)
-        index.add(vectors)
-        if save_index:
-            save_index(faiss.serialize_index(index).tobytes())
-    index.hnsw.efSearch = _HNSW_EF_SEARCH
-    return index

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from sightkit.core.threads import compute_threads
+from sightkit.core.hnsw import hnsw_index
 from sightkit.errors import ConfigError
 
 EXACT_LIMIT = 20_000
@@ -44,9 +44,11 @@ class VectorIndex:
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         use_hnsw = method == "hnsw" or (method == "auto" and len(self.vectors) > EXACT_LIMIT)
         self.method = "hnsw" if use_hnsw and len(self.vectors) else "exact"
-        self._ann = _hnsw(self.vectors, load_index, save_index) if self.method == "hnsw" else None
-        if self._ann is not None:
-            self._ann.hnsw.efSearch = ef_search
+        self._ann = None
+        if self.method == "hnsw":
+            self._ann = hnsw_index(self.vectors, _HNSW_M, ef_search, inner_product=True,
+                                   ef_construction=_HNSW_EF_CONSTRUCTION, load_index=load_index,
+                                   save_index=save_index, needed_for=f"catalogues over {EXACT_LIMIT:,} images")
 
     def __len__(self) -> int:
         return len(self.vectors)
@@ -78,22 +80,3 @@ def top_k(similarity: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     scores = np.take_along_axis(columns, rows, axis=1)
     order = np.argsort(-scores, axis=1, kind="stable")
     return np.take_along_axis(scores, order, axis=1), np.take_along_axis(rows, order, axis=1)
-
-
-def _hnsw(vectors: np.ndarray, load_index: Callable[[], bytes | None] | None,
-          save_index: Callable[[bytes], None] | None):
-    try:
-        import faiss
-    except ImportError:
-        raise ConfigError(f"catalogues over {EXACT_LIMIT:,} images need faiss: pip install faiss-cpu") from None
-    faiss.omp_set_num_threads(compute_threads())  # its own OpenMP runtime: sightkit's thread count
-    cached = load_index() if load_index else None
-    if cached is not None:
-        index = faiss.deserialize_index(np.frombuffer(cached, dtype=np.uint8))
-    else:
-        index = faiss.IndexHNSWFlat(vectors.shape[1], _HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = _HNSW_EF_CONSTRUCTION
-        index.add(vectors)
-        if save_index:
-            save_index(faiss.serialize_index(index).tobytes())
-    return index
