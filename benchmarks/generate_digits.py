@@ -51,7 +51,13 @@ def main() -> None:
     parser.add_argument("--fraction", type=float, default=0.1, help="share of train/ labels in the few-label runs")
     parser.add_argument("--clf-epochs", type=int, default=30)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--diffaugment", default="none", help="the GANs' DiffAugment policy")
+    parser.add_argument("--ema-decay", type=float, default=GAN["ema_decay"], help="the GANs' EMA decay")
+    parser.add_argument("--gan-only", action="store_true",
+                        help="score the full-data GAN only (no few-label runs); writes generate_digits_<tag>.json")
+    parser.add_argument("--tag", default="gan_only")
     args = parser.parse_args()
+    GAN.update(diffaugment=args.diffaugment, ema_decay=args.ema_decay)
 
     from sightkit import Classifier
     from sightkit.data.samples import export_digits
@@ -71,6 +77,9 @@ def main() -> None:
         print(f"judge test accuracy {judge.report['accuracy']:.4f}", flush=True)
         report = gen.evaluate(data / "test", tmp / "eval", features=judge.path, per_class=100)
         print({k: report[k] for k in ("fid", "real_fid", "class_consistency")}, flush=True)
+        if args.gan_only:
+            write_result(f"generate_digits_{args.tag}", gan_result(GAN, args, gen, gan_minutes, judge, report))
+            return
 
         subset = few_label_subset(data / "train", tmp / "few" / "train", args.fraction, seed=0)
         shutil.copytree(data / "test", subset.parent / "test")
@@ -92,16 +101,7 @@ def main() -> None:
 
     mean = {name: statistics.mean(r[f"{name}_test_accuracy"] for r in runs) for name in ("real_only", "with_synthetic")}
     write_result("generate_digits", {
-        "gan": {**GAN, "epochs": args.epochs, "epochs_run": gen.meta["training"]["epochs_run"],
-                "steps_run": gen.meta["training"]["steps_run"], "train_minutes": round(gan_minutes, 2),
-                "final_diversity_within_class": gen.meta["training"]["diversity"],
-                "collapse_warnings": gen.meta["training"]["collapse_warnings"]},
-        "judge": {"model": "skcnn_small", "trained_on": "train/ (all labels)", "epochs": args.clf_epochs,
-                  "test_accuracy": judge.report["accuracy"]},
-        "evaluation": {k: report[k] for k in ("n_real_half", "n_generated", "fid", "real_fid", "kid", "kid_std",
-                                              "real_kid", "real_kid_std", "precision", "recall", "real_precision",
-                                              "real_recall", "class_consistency", "feature_network")},
-        "class_consistency_per_class": {k: v["consistency"] for k, v in report["per_class"].items()},
+        **gan_result(GAN, args, gen, gan_minutes, judge, report),
         "few_labels": {"fraction": args.fraction, "subset": "one stratified subset of train/ (seed 0)",
                        "synthetic_per_class": args.synthetic,
                        "generator": {"trained_on": "the labelled subset only", "epochs": args.few_epochs,
@@ -113,9 +113,26 @@ def main() -> None:
                                      "seeds vary the classifier",
                        "runs": runs, "mean_test_accuracy": mean,
                        "synthetic_helps": mean["with_synthetic"] > mean["real_only"]},
+    })
+
+
+def gan_result(gan: dict, args: argparse.Namespace, gen: object, minutes: float, judge: object,
+               report: dict) -> dict:
+    """The full-data GAN's part of the result: its recipe and run, the judge, the evaluation, the target."""
+    return {
+        "gan": {**gan, "epochs": args.epochs, "epochs_run": gen.meta["training"]["epochs_run"],
+                "steps_run": gen.meta["training"]["steps_run"], "train_minutes": round(minutes, 2),
+                "final_diversity_within_class": gen.meta["training"]["diversity"],
+                "collapse_warnings": gen.meta["training"]["collapse_warnings"]},
+        "judge": {"model": "skcnn_small", "trained_on": "train/ (all labels)", "epochs": args.clf_epochs,
+                  "test_accuracy": judge.report["accuracy"]},
+        "evaluation": {k: report[k] for k in ("n_real_half", "n_generated", "fid", "real_fid", "kid", "kid_std",
+                                              "real_kid", "real_kid_std", "precision", "recall", "real_precision",
+                                              "real_recall", "class_consistency", "feature_network")},
+        "class_consistency_per_class": {k: v["consistency"] for k, v in report["per_class"].items()},
         "targets": {"class_consistency": 0.95},
         "meets_targets": report["class_consistency"] >= 0.95,
-    })
+    }
 
 
 if __name__ == "__main__":
