@@ -132,8 +132,8 @@ def few_labels(data: Path, args: argparse.Namespace) -> None:
         chosen = set(rng.sample(range(len(pool)), args.labelled_per_class))
         labelled += [s for i, s in enumerate(pool) if i in chosen]
         unlabelled += [s for i, s in enumerate(pool) if i not in chosen]
-    args.out.mkdir(parents=True)
-    manifest = args.out / "labelled.csv"
+    (args.out / "labelled").mkdir(parents=True)  # the manifest's folder must not hold the unlabelled one
+    manifest = args.out / "labelled" / "labelled.csv"
     rows = [(s, "train") for s in labelled] + [(s, "val") for s in splits.val] + [(s, "test") for s in splits.test]
     with manifest.open("w", newline="") as handle:
         csv.writer(handle).writerows([["path", "label", "split"],
