@@ -28,8 +28,9 @@ from sightkit.errors import ConfigError
 
 STRATEGIES = ("hybrid", "margin", "entropy", "random")
 DEFAULT_STRATEGY = "hybrid"
-# hybrid: k-center picks n images among the CANDIDATE_FACTOR * n most uncertain ones (chosen on the
-# CIFAR-10 curve of benchmarks/data_active.py; see docs/data.md, "Active learning").
+# hybrid: k-center picks n images among the CANDIDATE_FACTOR * n most uncertain ones. Of 3, 10 and 40
+# (~pure k-center) on the CIFAR-10 curve of benchmarks/data_active.py, 10 lost least to random at 500
+# labels; none beat random there (docs/data.md, "Measured").
 CANDIDATE_FACTOR = 10
 _BLOCK = 4096  # rows of the pool compared with the centres at a time (bounds memory on large pools)
 
