@@ -45,9 +45,9 @@ GOAL = 0.95
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="skcnn_small")
-    parser.add_argument("--img-size", type=int, default=64)
-    parser.add_argument("--epochs", type=int, default=40)
-    parser.add_argument("--augment", default="strong")
+    parser.add_argument("--img-size", type=int, default=48)
+    parser.add_argument("--epochs", type=int, default=50)
+    parser.add_argument("--augment", default="light")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "runs" / "crop_disease",
                         help="run folder (replaced)")
