@@ -19,6 +19,7 @@ def _restore_threads(monkeypatch):
 
     before = torch.get_num_threads()
     monkeypatch.delenv(threads.THREADS_ENV_VAR, raising=False)
+    threads.set_threads(None)  # start from the default, whatever earlier tests of the process left set
     yield
     threads._threads = None
     torch.set_num_threads(before)
