@@ -35,10 +35,12 @@ def machine() -> dict[str, Any]:
 
 def write_result(name: str, result: dict[str, Any]) -> Path:
     """Write ``benchmarks/results/<name>.json`` with the machine, date and command."""
+    from sightkit.core.fileio import atomic_write_text
+
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     payload = {"benchmark": name, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                "command": " ".join([Path(sys.executable).name, *sys.argv]), "machine": machine(), **result}
-    path.write_text(json.dumps(payload, indent=2) + "\n")
+    atomic_write_text(path, json.dumps(payload, indent=2) + "\n")  # a killed run leaves the old result whole
     print(json.dumps(payload, indent=2))
     return path
