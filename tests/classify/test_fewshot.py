@@ -79,3 +79,12 @@ def test_few_shot_needs_init_and_held_out_images(init_bundle, tmp_path, dataset_
         Classifier.train(data, out=tmp_path / "run", init=str(init_bundle), few_shot=True, val_fraction=0,
                          progress=False, status=lambda m: None)
     assert not (tmp_path / "run").exists()  # nothing half-made
+
+
+@pytest.mark.parametrize("option", [{"target_sensitivity": 0.9}, {"devices": 2}])
+def test_few_shot_refuses_options_it_would_ignore(init_bundle, tmp_path, dataset_writer, option):
+    data = dataset_writer(tmp_path / "data", per_class=3, size=SIZE)
+    with pytest.raises(ConfigError, match="--few-shot builds prototypes without training"):
+        Classifier.train(data, out=tmp_path / "run", init=str(init_bundle), few_shot=True, progress=False,
+                         status=lambda m: None, **option)
+    assert not (tmp_path / "run").exists()

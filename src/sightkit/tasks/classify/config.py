@@ -114,3 +114,6 @@ def _check_transfer(config: TrainConfig) -> None:
         raise ConfigError("--few-shot builds class prototypes from a trained model's embeddings: give --init BUNDLE")
     if config.few_shot and (config.freeze_backbone or config.backbone_lr_scale is not None):
         raise ConfigError("--few-shot trains nothing; drop --freeze-backbone / --backbone-lr-scale")
+    if config.few_shot and (config.unlabeled or config.target_sensitivity is not None or config.devices > 1):
+        raise ConfigError("--few-shot builds prototypes without training: it takes no --unlabeled, --sensitivity "
+                          "or --devices; train with --init instead for those")
