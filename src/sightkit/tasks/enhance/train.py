@@ -71,6 +71,20 @@ def load_run_config(run_dir: Path, overrides: dict[str, Any]) -> tuple[TrainConf
     return make_config(**{**saved["config"], **overrides}), saved.get("init")
 
 
+def write_run_config(run_dir: Path, data: Path, init: str | Path | None, config: Any,
+                     train_images: list[tuple[Path, Any]], val_images: list[tuple[Path, Any]]) -> None:
+    """Write ``run_dir/config.json`` (data, ``--init``, options, the split) once, on rank 0, for ``--resume``.
+
+    Example:
+        >>> write_run_config(Path("runs/x"), Path("photos"), None, config, train, val)  # doctest: +SKIP
+    """
+    if is_launch_rank_zero():
+        atomic_write_text(run_dir / CONFIG_FILE, json.dumps(
+            {"data": str(data), "init": str(init) if init else None, "config": config.model_dump(),
+             "train_images": [str(p) for p, _ in train_images], "val_images": [str(p) for p, _ in val_images]},
+            indent=2))
+
+
 def train(data: Path, config: TrainConfig, run_dir: Path | None = None, *, init: str | Path | None = None,
           resume: bool = False, progress: bool = True, command: str | None = None,
           status: Callable[[str], None] = log.info) -> TrainResult:
@@ -97,11 +111,7 @@ def train(data: Path, config: TrainConfig, run_dir: Path | None = None, *, init:
     status(f"data: {len(train_images)} training and {len(val_images)} validation images from {data}")
     # A run that fails is removed again (unless it was resumed, or interrupted: --resume continues it).
     with run_folder(run_dir, resume=resume):
-        if is_launch_rank_zero():
-            atomic_write_text(run_dir / CONFIG_FILE, json.dumps(
-                {"data": str(data), "init": str(init) if init else None, "config": config.model_dump(),
-                 "train_images": [str(p) for p, _ in train_images], "val_images": [str(p) for p, _ in val_images]},
-                indent=2))
+        write_run_config(run_dir, data, init, config, train_images, val_images)
         loaders = _loaders([im for _, im in train_images], [im for _, im in val_images], config)
         base_meta = _base_meta(generator, config, data, len(train_images), command, init)
 

@@ -29,12 +29,12 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from sightkit.core.bundle import load_bundle, save_bundle
-from sightkit.core.fileio import atomic_write_text
 from sightkit.engine.distributed import (check_distributed_options, expected_world_size, global_batch_share,
-                                         is_launch_rank_zero, on_rank_zero, rank_zero_status, run_folder,
+                                         on_rank_zero, rank_zero_status, run_folder,
                                          trainer_options)
 from sightkit.errors import ConfigError
 from sightkit.tasks.enhance.data import read_hr_folder
+from sightkit.tasks.enhance.train import write_run_config
 from sightkit.tasks.enhance.inpaint.config import InpaintConfig, make_inpaint_config
 from sightkit.tasks.enhance.inpaint.data import CropDataset, ValidationHoles
 from sightkit.tasks.enhance.inpaint.model import create_inpainter
@@ -93,11 +93,7 @@ def train(data: Path, config: InpaintConfig, run_dir: Path | None = None, *, ini
     train_images, val_images = _split(images, config)
     status(f"data: {len(train_images)} training and {len(val_images)} validation images from {data}")
     with run_folder(run_dir, resume=resume):
-        if is_launch_rank_zero():
-            atomic_write_text(run_dir / CONFIG_FILE, json.dumps(
-                {"data": str(data), "init": str(init) if init else None, "config": config.model_dump(),
-                 "train_images": [str(p) for p, _ in train_images], "val_images": [str(p) for p, _ in val_images]},
-                indent=2))
+        write_run_config(run_dir, data, init, config, train_images, val_images)
         # Crops are seeded by index, so each DDP process (its own share of the indices) crops differently.
         crops = CropDataset([im for _, im in train_images], config.patch, config.steps * config.batch_size,
                             config.scale_range, config.seed)
