@@ -86,14 +86,12 @@ class Classifier:
         return cls(Predictor.from_bundle(path, device, backend), Path(path))
 
     def predict(self, images: ImageSource | Sequence[ImageSource], top_k: int = 5, min_confidence: float = 0.0,
-                batch_size: int = 64, skip_errors: bool = False) -> list[Prediction]:
-        """Top-k calibrated predictions for files, folders, globs, PIL images or arrays."""
-        if not isinstance(images, (list, tuple)):
-            images = [images]
-        sources: list[ImageSource] = []
-        for image in images:
-            sources += expand_image_paths([image]) if isinstance(image, (str, Path)) else [image]
-        return self.predictor.predict(sources, top_k, min_confidence, batch_size, skip_errors)
+                batch_size: int = 64, skip_errors: bool = False, tta: bool = False) -> list[Prediction]:
+        """Top-k calibrated predictions for files, folders, globs, PIL images or arrays.
+
+        ``tta`` scores the mean of flipped and shifted views (:mod:`sightkit.tasks.classify.tta`).
+        """
+        return self.predictor.predict(self._sources(images), top_k, min_confidence, batch_size, skip_errors, tta)
 
     def embed(self, images: ImageSource | Sequence[ImageSource], batch_size: int = 64) -> np.ndarray:
         """Penultimate-layer features, L2-normalised: a float32 array ``(N, D)``, one row per image.
@@ -109,14 +107,15 @@ class Classifier:
         """
         return self.predictor.embed(self._sources(images), batch_size)[0]
 
-    def predict_proba(self, images: ImageSource | Sequence[ImageSource], batch_size: int = 64) -> np.ndarray:
+    def predict_proba(self, images: ImageSource | Sequence[ImageSource], batch_size: int = 64,
+                      tta: bool = False) -> np.ndarray:
         """Calibrated probabilities of every class: ``(N, len(classes))``, rows in the order of :meth:`predict`.
 
         Example:
             >>> Classifier.load("runs/x/model").predict_proba(["a.png"]).sum(axis=1)  # doctest: +SKIP
             array([1.], dtype=float32)
         """
-        return self.predictor.probabilities(self._sources(images), batch_size)
+        return self.predictor.probabilities(self._sources(images), batch_size, tta)
 
     @staticmethod
     def _sources(images: ImageSource | Sequence[ImageSource]) -> list[ImageSource]:
@@ -152,7 +151,7 @@ class Classifier:
     def evaluate(self, data: str | Path | Sequence[tuple[Path, str]] | EvalData, out_dir: str | Path | None = None,
                  batch_size: int = 64, progress: Callable[[int], None] | None = None, *, split: str | None = None,
                  allow_train_images: bool = False, task: str | None = None,
-                 positive_class: str | None = None) -> dict[str, Any]:
+                 positive_class: str | None = None, tta: bool = False) -> dict[str, Any]:
         """Accuracy, top-5, per-class P/R/F1, macro-F1, balanced accuracy, confusion matrix, ECE.
 
         Training images are never scored unnoticed: ``data`` that is the dataset the model was
@@ -162,6 +161,7 @@ class Classifier:
         images it scored (``split``, ``n``, ``scored``) and lists ``notes``. With two classes or
         ``task="medical"`` it adds ``medical``: sensitivity, specificity, PPV, NPV and AUROC with
         bootstrap 95% intervals for ``positive_class`` (:mod:`sightkit.tasks.classify.medical`).
+        ``tta`` scores the mean of flipped and shifted views and adds the plain figures as ``without_tta``.
 
         Example:
             >>> clf.evaluate("data/flowers")["scored"]  # doctest: +SKIP
@@ -171,7 +171,8 @@ class Classifier:
 
         if not isinstance(data, EvalData):
             data = choose_eval_data(self.bundle_ref, data, split, allow_train_images)
-        return evaluate(self.predictor, data, out_dir, batch_size, progress, task=task, positive_class=positive_class)
+        return evaluate(self.predictor, data, out_dir, batch_size, progress, task=task, positive_class=positive_class,
+                        tta=tta)
 
     @property
     def bundle_ref(self) -> Path | dict[str, Any]:

@@ -35,7 +35,7 @@ SUMMARY_KEYS = ("split", "n", "accuracy", "top5_accuracy", "macro_f1", "balanced
 def evaluate(predictor: Predictor, data: EvalData | str | Path | Sequence[tuple[Path, str]],
              out_dir: str | Path | None = None, batch_size: int = 64,
              progress: Callable[[int], None] | None = None, *, task: str | None = None,
-             positive_class: str | None = None) -> dict[str, Any]:
+             positive_class: str | None = None, tta: bool = False) -> dict[str, Any]:
     """Metrics of ``predictor`` on ``data``: an :class:`EvalData`, a folder, a manifest, or ``(path, class)`` pairs.
 
     The report says which images it scored (``split``, ``data``, ``n``, ``scored``) and, for a
@@ -47,6 +47,9 @@ def evaluate(predictor: Predictor, data: EvalData | str | Path | Sequence[tuple[
     PPV, NPV and AUROC with bootstrap 95% intervals (:mod:`~sightkit.tasks.classify.medical`) for
     ``positive_class`` (default: the bundle's decision, else the naming rule), at the bundle's
     stored threshold when it has one for that class, and the HTML report shows the ROC curve.
+
+    With ``tta`` the metrics are those of the mean logits of the test-time views
+    (:mod:`~sightkit.tasks.classify.tta`), and ``report["without_tta"]`` holds the plain ones.
     """
     medical = uses_medical_metrics(predictor.classes, task)
     chosen = data if isinstance(data, EvalData) else external_data(data)
@@ -59,7 +62,8 @@ def evaluate(predictor: Predictor, data: EvalData | str | Path | Sequence[tuple[
     paths = [p for p, _ in pairs]
     labels_all = [index[c] for _, c in pairs]
     kept, logit_batches = [], []
-    for indices, logits, errors in predictor.iter_logits(paths, batch_size):
+    compute = predictor.view_logits if tta else predictor.logits
+    for indices, logits, errors in predictor.iter_outputs(paths, compute, batch_size):
         skipped += [(paths[i], message) for i, message in errors]
         kept += indices
         logit_batches.append(logits)
@@ -70,6 +74,11 @@ def evaluate(predictor: Predictor, data: EvalData | str | Path | Sequence[tuple[
     logits = torch.cat([b for b in logit_batches if b.numel()])
     labels = np.asarray([labels_all[i] for i in kept])
     report: dict[str, Any] = {"split": chosen.split, "data": chosen.data}
+    if tta:  # (N, views, classes): the first view is the image as given
+        plain = classification_metrics(logits[:, 0], labels, predictor.classes, temperature=predictor.temperature)
+        report["tta"] = {"views": logits.shape[1], "flip": predictor.tta_flip}
+        report["without_tta"] = {k: plain[k] for k in ("accuracy", "balanced_accuracy", "macro_f1", "ece")}
+        logits = logits.mean(1)
     report |= classification_metrics(logits, labels, predictor.classes, temperature=predictor.temperature)
     report["scored"] = chosen.describe(report["n"])
     if chosen.training_images:

@@ -30,6 +30,7 @@ from sightkit.data.transforms import build_eval_transform, to_model_size
 from sightkit.errors import ConfigError, DataError, ImageError
 from sightkit.tasks.classify.medical import decide
 from sightkit.tasks.classify.model import create_model, penultimate_features
+from sightkit.tasks.classify.tta import tta_views
 
 TASK = "classify"
 UNKNOWN = "unknown"
@@ -86,6 +87,8 @@ class Predictor:
         self.positive_index = self.classes.index(decision["positive_class"]) if self.threshold is not None else 0
         self._transform = build_eval_transform(prep["mean"], prep["std"])
         self._thread_count = FastestThreadCount()
+        # test-time views are mirrored only when training mirrored the images (``--no-hflip`` otherwise)
+        self.tta_flip = bool(meta.get("training", {}).get("config", {}).get("hflip", True))
 
     @classmethod
     def from_bundle(cls, path: str | Path, device: str = "cpu", backend: str | None = None) -> Predictor:
@@ -127,13 +130,28 @@ class Predictor:
             return self._thread_count.run(tuple(batch.shape), lambda: self.model(batch).float())
         return self.model(batch.to(self.device)).float().cpu()
 
-    def iter_logits(self, sources: Sequence[ImageSource], batch_size: int = 64,
-                    workers: int | None = None) -> Iterator[tuple[list[int], torch.Tensor, list[tuple[int, str]]]]:
+    @torch.inference_mode()
+    def view_logits(self, batch: torch.Tensor) -> torch.Tensor:
+        """Raw logits of each test-time view (:mod:`~sightkit.tasks.classify.tta`): ``(N, views, classes)``.
+
+        Example:
+            >>> predictor.view_logits(batch).mean(1)  # the --tta logits  # doctest: +SKIP
+        """
+        views = tta_views(batch, self.tta_flip)
+        logits = self.logits(torch.cat(views))
+        return logits.view(len(views), len(batch), -1).transpose(0, 1)
+
+    def iter_logits(self, sources: Sequence[ImageSource], batch_size: int = 64, workers: int | None = None,
+                    tta: bool = False) -> Iterator[tuple[list[int], torch.Tensor, list[tuple[int, str]]]]:
         """Yield ``(indices, logits, errors)`` per batch; unreadable images are reported, not raised.
 
         Images are decoded one by one (in workers for many sources) and normalised a batch at a time.
+        With ``tta`` the logits are the mean over the test-time views.
         """
-        return self._iter_outputs(sources, self.logits, batch_size, workers)
+        return self.iter_outputs(sources, self._tta_logits if tta else self.logits, batch_size, workers)
+
+    def _tta_logits(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.view_logits(batch).mean(1)
 
     @torch.inference_mode()
     def features(self, batch: torch.Tensor) -> torch.Tensor:
@@ -153,16 +171,17 @@ class Predictor:
         rows, kept, failed = self._collect(sources, self.features, batch_size, skip_errors, progress)
         return torch.nn.functional.normalize(rows, dim=1).numpy(), kept, failed
 
-    def probabilities(self, sources: Sequence[ImageSource], batch_size: int = 64) -> np.ndarray:
-        """Calibrated class probabilities ``(N, classes)`` in the order of ``sources``; unreadable ones raise."""
-        logits = self._collect(sources, self.logits, batch_size, skip_errors=False)[0]
+    def probabilities(self, sources: Sequence[ImageSource], batch_size: int = 64, tta: bool = False) -> np.ndarray:
+        """Calibrated class probabilities ``(N, classes)`` in the order of ``sources``; unreadable ones raise.
+        ``tta``: from the mean logits of the test-time views."""
+        logits = self._collect(sources, self._tta_logits if tta else self.logits, batch_size, skip_errors=False)[0]
         return torch.softmax(logits / self.temperature, dim=1).numpy()
 
     def _collect(self, sources: Sequence[ImageSource], compute: Callable[[torch.Tensor], torch.Tensor],
                  batch_size: int, skip_errors: bool, progress: Callable[[int], None] | None = None,
                  ) -> tuple[torch.Tensor, list[int], list[tuple[int, str]]]:
         kept, outputs, failed = [], [], []
-        for indices, batch, errors in self._iter_outputs(sources, compute, batch_size):
+        for indices, batch, errors in self.iter_outputs(sources, compute, batch_size):
             if progress is not None:
                 progress(len(indices) + len(errors))
             if errors and not skip_errors:
@@ -177,9 +196,10 @@ class Predictor:
         order = np.argsort(kept, kind="stable")
         return stacked[torch.from_numpy(order)], [kept[i] for i in order], sorted(failed)
 
-    def _iter_outputs(self, sources: Sequence[ImageSource], compute: Callable[[torch.Tensor], torch.Tensor],
+    def iter_outputs(self, sources: Sequence[ImageSource], compute: Callable[[torch.Tensor], torch.Tensor],
                       batch_size: int = 64, workers: int | None = None,
                       ) -> Iterator[tuple[list[int], torch.Tensor, list[tuple[int, str]]]]:
+        """Yield ``(indices, compute(batch), errors)`` per batch of preprocessed images (as :meth:`iter_logits`)."""
         dataset = _SourceDataset(sources, self.decode)
         if workers is None:
             workers = self._decode_workers() if len(sources) >= 4 * batch_size else 0
@@ -196,8 +216,8 @@ class Predictor:
         return loader_workers(None, compute=0 if self.device.type == "cuda" else None, limit=2)
 
     def predict(self, sources: Sequence[ImageSource], top_k: int = 5, min_confidence: float = 0.0,
-                batch_size: int = 64, skip_errors: bool = False) -> list[Prediction]:
-        """Calibrated top-k predictions, in the order of ``sources``.
+                batch_size: int = 64, skip_errors: bool = False, tta: bool = False) -> list[Prediction]:
+        """Calibrated top-k predictions, in the order of ``sources`` (``tta``: of the mean test-time-view logits).
 
         A bundle with an operating threshold (``meta["decision"]``) labels an image with its
         positive class whenever that class's probability reaches the threshold, else with the best
@@ -206,7 +226,7 @@ class Predictor:
         """
         names = [_name(s, i) for i, s in enumerate(sources)]
         results: list[Prediction | None] = [None] * len(sources)
-        for indices, logits, errors in self.iter_logits(sources, batch_size):
+        for indices, logits, errors in self.iter_logits(sources, batch_size, tta=tta):
             for index, message in errors:
                 if not skip_errors:
                     raise ImageError(message)
