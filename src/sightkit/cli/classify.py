@@ -30,7 +30,8 @@ class OutputFormat(str, Enum):
 # The options of `train` that are TrainConfig fields; their defaults below are TrainConfig's
 # (kept here as literals so that `sightkit --help` does not import pydantic; a test compares them).
 _CONFIG_OPTIONS = ("epochs", "batch_size", "img_size", "optimizer", "lr", "weight_decay", "warmup_epochs",
-                   "label_smoothing", "mixup", "cutmix", "augment", "hflip", "patience", "max_minutes", "val_fraction",
+                   "label_smoothing", "mixup", "cutmix", "augment", "hflip", "patience", "max_minutes", "ema", "ema_decay",
+                   "val_fraction",
                    "test_fraction", "seed", "device", "workers", "pretrained", "weights", "synthetic", "balance",
                    "devices", "freeze_backbone", "backbone_lr_scale", "few_shot",
                    "num_nodes", "strategy", "sync_batchnorm", "unlabeled_ratio", "unlabeled_conf", "lambda_u")
@@ -73,8 +74,14 @@ def train(
                    "abnormal or positive (the list is in the medical recipe), else the second class]"),
     patience: Optional[int] = typer.Option(None, help="Stop early after N epochs without a val accuracy gain. "
                                                       "\\[default: off]"),
-    max_minutes: Optional[float] = typer.Option(None, help="Stop training after this many minutes. "
+    max_minutes: Optional[float] = typer.Option(None, help="Training budget in minutes. Without --epochs, the run "
+                                                           "times a few steps and picks the epochs (and, without "
+                                                           "--model, the width) that fill it, saying why. "
                                                            "\\[default: no limit]"),
+    ema: bool = typer.Option(True, "--ema/--no-ema", help="Validate, checkpoint and ship an exponential moving "
+                                                          "average of the weights."),
+    ema_decay: Optional[float] = typer.Option(None, help="EMA decay per step. \\[default: an average over 5% of "
+                                                         "the run's steps]"),
     val_fraction: float = typer.Option(0.2, help="Validation share when DATA has no val/."),
     test_fraction: float = typer.Option(0.0, help="Test share when DATA has no test/."),
     seed: int = typer.Option(0, help="Random seed of the splits and the training."),
@@ -180,6 +187,8 @@ def evaluate(
                                                             "or positive, else the second class]"),
     out: Optional[Path] = typer.Option(None, help="Report folder. \\[default: report-DATA beside BUNDLE]"),
     batch_size: int = typer.Option(64, min=1, help="Batch size."),
+    tta: bool = typer.Option(False, "--tta", help="Test-time augmentation: score the mean of flipped and shifted "
+                                                  "views; the report also gives the figures without it."),
     json_out: bool = typer.Option(False, "--json", help="Print metrics as JSON."),
 ) -> None:
     """Evaluate a model: accuracy, top-5, per-class F1, calibration, confusion matrix, report.html."""
@@ -196,11 +205,16 @@ def evaluate(
     out = out or bundle.parent / f"report-{data.stem}"
     with progress_bar("evaluating", len(chosen.pairs), enabled=not json_out and err_console.is_terminal) as advance:
         report = clf.evaluate(chosen, out, batch_size=batch_size, progress=advance,
-                              task=task.value if task else None, positive_class=positive_class)
+                              task=task.value if task else None, positive_class=positive_class, tta=tta)
     if json_out:
         print_json(report)
         return
     _print_metrics(report, title=f"scored: {report['scored']}")
+    if tta:
+        plain = report["without_tta"]
+        typer.echo(f"with --tta ({report['tta']['views']} views): accuracy {report['accuracy']:.4f}, balanced "
+                   f"{report['balanced_accuracy']:.4f}; without: accuracy {plain['accuracy']:.4f}, balanced "
+                   f"{plain['balanced_accuracy']:.4f}")
     typer.echo(f"report: {report['report_html']}")
 
 
@@ -220,6 +234,8 @@ def predict(
     output_format: OutputFormat = typer.Option(OutputFormat.table, "--format", help="Output: table, json or csv."),
     json_out: bool = typer.Option(False, "--json", help="Same as --format json."),
     batch_size: int = typer.Option(64, min=1, help="Batch size."),
+    tta: bool = typer.Option(False, "--tta", help="Test-time augmentation: predict from the mean of flipped and "
+                                                  "shifted views (6 forward passes per image)."),
     backend: Optional[Backend] = typer.Option(None, help="torch, or onnx (ONNX Runtime; a bundle is exported once, "
                                                          "checked against torch and cached). \\[default: onnx for "
                                                          ".onnx files, else torch]"),
@@ -238,6 +254,10 @@ def predict(
     from sightkit.tasks.classify.api import Classifier
     from sightkit.tasks.classify.predict import expand_image_paths
 
+    if tta and out is not None:
+        from sightkit.errors import ConfigError
+
+        raise ConfigError("--tta is not available with --out yet; predict without --out, or without --tta")
     paths = expand_image_paths(images)
     if backend is Backend.onnx and is_bundle(bundle):
         from sightkit.deploy.onnx_cache import cached_onnx
@@ -255,7 +275,8 @@ def predict(
                           workers=workers, chunk_rows=chunk_rows, overwrite=overwrite, json_out=json_out,
                           explain=explain)
         return
-    results = clf.predict(paths, top_k=top_k, min_confidence=min_confidence, batch_size=batch_size, skip_errors=True)
+    results = clf.predict(paths, top_k=top_k, min_confidence=min_confidence, batch_size=batch_size, skip_errors=True,
+                          tta=tta)
     overlays = _explain_predictions(clf, results, explain_dir, explain_method) if explain else {}
     fmt = OutputFormat.json if json_out else output_format
     if fmt is OutputFormat.json:

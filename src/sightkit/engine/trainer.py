@@ -48,7 +48,8 @@ def mixed_precision(accelerator: str) -> str:
 def build_trainer(run_dir: str | Path, *, max_epochs: int, monitor: str, mode: str = "max",
                   device: str = "auto", patience: int | None = None, max_minutes: float | None = None,
                   progress: bool = True, resuming: bool = False, devices: int = 1, num_nodes: int = 1,
-                  strategy: str = "auto", sync_batchnorm: bool = False) -> pl.Trainer:
+                  strategy: str = "auto", sync_batchnorm: bool = False,
+                  extra_callbacks: list[pl.Callback] | None = None) -> pl.Trainer:
     """A Trainer that writes checkpoints and logs under ``run_dir``.
 
     ``resuming`` keeps the previous ``logs/metrics.csv`` (Lightning's CSV logger would delete it)
@@ -56,6 +57,7 @@ def build_trainer(run_dir: str | Path, *, max_epochs: int, monitor: str, mode: s
     ``num_nodes`` nodes train with DDP (gloo on the CPU, NCCL on GPUs; see
     :mod:`sightkit.engine.distributed`); checkpoints and logs are written by rank 0 alone.
     ``sync_batchnorm`` turns the model's batch norms into ``SyncBatchNorm`` (GPUs only).
+    ``extra_callbacks`` run before the checkpoint writers (an EMA must swap its weights in first).
     """
     run_dir = Path(run_dir)
     accelerator = resolve_accelerator(device)
@@ -64,6 +66,7 @@ def build_trainer(run_dir: str | Path, *, max_epochs: int, monitor: str, mode: s
         _keep_previous_metrics(run_dir / "logs" / "metrics.csv")
     ckpt_dir = run_dir / "checkpoints"
     callbacks: list[pl.Callback] = [
+        *(extra_callbacks or []),
         ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode=mode, enable_version_counter=False),
         # Lightning's save_last=True writes last.ckpt only when `monitor` improves; this one writes it every epoch.
         ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1, enable_version_counter=False),

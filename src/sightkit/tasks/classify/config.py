@@ -40,7 +40,11 @@ class TrainConfig(BaseModel):
     hflip: bool = True
     balance: bool = Field(False, description="class-balanced loss weights (inverse class frequency)")
     patience: int | None = Field(None, ge=1, description="early-stopping patience in epochs")
-    max_minutes: float | None = Field(None, gt=0, description="stop training after this many minutes")
+    max_minutes: float | None = Field(None, gt=0, description="training budget: without --epochs, the epochs (and "
+                                                               "the model, when not given) are chosen to fill it")
+    ema: bool = Field(True, description="validate, checkpoint and ship an exponential moving average of the weights")
+    ema_decay: float | None = Field(None, gt=0, lt=1, description="EMA decay per step; default: an average over "
+                                                                  "5% of the run's steps")
     val_fraction: float = Field(0.2, ge=0, lt=1)
     test_fraction: float = Field(0.0, ge=0, lt=1)
     seed: int = 0
@@ -99,6 +103,8 @@ def make_config(**options: Any) -> TrainConfig:
         for name in ("unlabeled_ratio", "unlabeled_conf", "lambda_u"):
             if getattr(config, name) != TrainConfig.model_fields[name].default:
                 raise ConfigError(f"--{name.replace('_', '-')} is used only with --unlabeled FOLDER")
+    if config.ema_decay is not None and not config.ema:
+        raise ConfigError("--ema-decay is used only with --ema")
     _check_transfer(config)
     return config
 

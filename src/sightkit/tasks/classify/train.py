@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import statistics
 import time
@@ -39,6 +40,8 @@ from sightkit.data.transforms import build_eval_transform, build_train_transform
 from sightkit.engine.distributed import (check_distributed_options, global_batch_share, is_launch_rank_zero,
                                          on_rank_zero)
 from sightkit.errors import ConfigError, DataError
+from sightkit.engine.ema import ema_callback
+from sightkit.tasks.classify.budget import BudgetPlan, plan_budget, wants_plan
 from sightkit.tasks.classify.calibration import fit_temperature
 from sightkit.tasks.classify.config import TrainConfig, make_config
 from sightkit.tasks.classify.medical import operating_point, positive_index
@@ -105,6 +108,8 @@ def train(data: Path | str, config: TrainConfig, run_dir: Path | None = None, *,
     splits = discover(data, config.val_fraction, config.test_fraction, config.seed) if shards is None else None
     found = shards or splits
     status(f"data: {found.summary()} ({'grayscale' if found.grayscale else 'colour'})")
+    if splits is not None and not config.few_shot:  # few-shot says it in its own words
+        check_held_out(splits, data, config)
     for path, reason in splits.skipped if splits is not None else []:
         status(f"skipped {reason}")  # the reason names the file
     with nullcontext(run_dir) if resume else removed_on_failure(run_dir), quiet_training():
@@ -120,6 +125,24 @@ def train(data: Path | str, config: TrainConfig, run_dir: Path | None = None, *,
 
             return train_few_shot(data, splits, config, run_dir, status)
         return _train(data, splits, config, run_dir, resume=resume, progress=progress, status=status, shards=shards)
+
+
+def check_held_out(splits: DatasetSplits, data: Path | str, config: TrainConfig) -> None:
+    """Refuse, before training, data that leaves no image to validate or test on (e.g. one image per class):
+    the best epoch, the calibration and the report would all come from the training images.
+
+    Example:
+        >>> check_held_out(discover("one-per-class"), "one-per-class", make_config())  # doctest: +SKIP
+        Traceback (most recent call last):
+        sightkit.errors.DataError: DATA one-per-class: no image is left for validation or testing ...
+    """
+    if splits.val or splits.test:
+        return
+    counts = [sum(1 for s in splits.train if s.label == c) for c in range(len(splits.classes))]
+    raise DataError(f"DATA {data}: no image is left for validation or testing (the smallest class has "
+                    f"{min(counts)} image(s); --val-fraction {config.val_fraction:g} of it rounds to none), so the "
+                    "test split is empty; add images (at least 2 per class, 10+ for useful figures), give val/ "
+                    "and test/ folders, or raise --val-fraction")
 
 
 def _shard_manifest(data: Path | str, config: TrainConfig) -> ShardManifest | None:
@@ -152,6 +175,12 @@ def _train(data: Path | str, splits: DatasetSplits, config: TrainConfig, run_dir
     channels = 1 if splits.grayscale else 3
     mode = "L" if channels == 1 else "RGB"
     size = config.img_size or _default_img_size(splits, config.model, shards.median_side if shards else None)
+    plan = None
+    if wants_plan(config) and not resume:
+        plan = plan_budget(splits, config, size, channels)
+        config = config.model_copy(update=plan.updates)
+        for reason in plan.reasons:
+            status(f"budget: {reason}")
     mean, std = default_normalization(config.model, channels)
     pl.seed_everything(config.seed, verbose=False)
     model = create_model(config.model, len(splits.classes), channels, pretrained=config.pretrained,
@@ -179,21 +208,23 @@ def _train(data: Path | str, splits: DatasetSplits, config: TrainConfig, run_dir
 
     module_type = ClassificationModule if unlabeled is None else FixMatchModule
     module = module_type(model, len(splits.classes), config, class_weights(train_ds, splits, config, status))
+    total_steps = config.epochs * math.ceil(len(train_ds) / config.batch_size)  # --batch-size is the global batch
     trainer = build_trainer(run_dir, max_epochs=config.epochs, monitor=monitored_metric(config), device=config.device,
                             patience=config.patience, max_minutes=config.max_minutes, progress=progress,
                             resuming=resume, devices=config.devices, num_nodes=config.num_nodes,
-                            strategy=config.strategy, sync_batchnorm=config.sync_batchnorm)
+                            strategy=config.strategy, sync_batchnorm=config.sync_batchnorm,
+                            extra_callbacks=[ema_callback(total_steps, config.ema_decay)] if config.ema else None)
     train_loader, val_loader = _loaders(train_ds, val_ds, config, trainer.world_size)
     if unlabeled is not None:
         train_loader = with_unlabeled(train_loader, unlabeled, config.unlabeled_ratio, config.workers)
     trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt)
     return on_rank_zero(trainer, lambda: _finish(trainer, module, data, splits, config, run_dir, val_loader, size,
-                                                 status, started, clock, unlabeled))
+                                                 status, started, clock, unlabeled, plan))
 
 
 def _finish(trainer: Any, module: Any, data: Path | str, splits: DatasetSplits, config: TrainConfig, run_dir: Path,
             val_loader: DataLoader, size: int, status: Callable[[str], None], started: datetime,
-            clock: float, unlabeled: UnlabeledData | None = None) -> TrainResult:
+            clock: float, unlabeled: UnlabeledData | None = None, plan: BudgetPlan | None = None) -> TrainResult:
     """After ``fit`` (on rank 0 alone): best weights, calibration, held-out report and the bundle."""
     from sightkit.engine.history import HISTORY_KEYS, read_history
     from sightkit.engine.trainer import stop_reason
@@ -226,6 +257,8 @@ def _finish(trainer: Any, module: Any, data: Path | str, splits: DatasetSplits, 
     }
     if unlabeled is not None:
         meta["training"]["unlabeled"] = unlabeled.summary()
+    if plan is not None:
+        meta["training"]["plan"] = plan.to_dict()
     val_logits, val_labels = _logits_and_labels(module.model.cpu().eval(), val_loader)
     temperature = fit_temperature(val_logits, val_labels)
     meta["calibration"] = {"temperature": temperature, "fitted_on": "val", "method": "temperature scaling"}
