@@ -3,14 +3,15 @@
 ``../shared/data/cifar10_subset`` (5,000 photos, 32x32): a fixed stratified test split of 1,000
 images (seed 0) and a pool of the other 4,000. Per seed: 100 random pool images start labelled;
 each round trains a classifier on the labelled images (the same recipe for every arm and round:
-``--model`` at the data's size, about ``--steps`` optimiser steps whatever the label count,
-no validation carve-out), scores the test split, and then ``sightkit.data.active.suggest`` with
+``--model`` at the data's size, about ``--steps`` optimiser steps whatever the label count but at
+least ``--min-epochs`` epochs, no validation carve-out), scores the test split, and then ``sightkit.data.active.suggest`` with
 each arm's strategy picks the next images up to the next budget. Both arms share the first
 model (100 labels; each arm trains it again, with the same seed). Goal: active >= random at every budget (mean of the seeds).
 
 Usage:
     python benchmarks/data_active.py                                  # hybrid vs random, 3 seeds
     python benchmarks/data_active.py --arms random hybrid:10 hybrid:3 margin --seeds 0 --name data_active_explore
+    python benchmarks/data_active.py --arms random hybrid:10 badge --min-epochs 30 --name data_active_30ep
 
 An arm is a ``suggest`` strategy, ``hybrid:F`` for hybrid with F x n uncertain candidates. Each
 (seed, arm) curve runs in its own process (``--jobs`` at once); ``cpu_s`` counts them all.
@@ -58,7 +59,7 @@ def train_round(labelled: list[tuple[Path, str]], test: list[tuple[Path, str]], 
         writer = csv.writer(handle)
         writer.writerows([[str(p), label, "train"] for p, label in labelled])
         writer.writerows([[str(p), label, "test"] for p, label in test])
-    epochs = max(1, round(args.steps * args.batch_size / len(labelled)))
+    epochs = max(args.min_epochs, round(args.steps * args.batch_size / len(labelled)))
     clf = Classifier.train(manifest, args.model, out=work / "run", epochs=epochs, batch_size=args.batch_size,
                            val_fraction=0.0, augment="light", seed=seed, device="cpu", progress=False,
                            status=lambda m: None)
@@ -99,6 +100,8 @@ def main() -> None:
     parser.add_argument("--budgets", nargs="+", type=int, default=[250, 500, 1000])
     parser.add_argument("--model", default="skcnn_tiny")
     parser.add_argument("--steps", type=int, default=300, help="optimiser steps per training (epochs derived)")
+    parser.add_argument("--min-epochs", type=int, default=1,
+                        help="at least this many epochs per training (the steps then grow with the labels)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--jobs", type=int, default=6, help="(seed, arm) curves run at once, one process each")
     parser.add_argument("--name", default="data_active")
@@ -127,7 +130,7 @@ def main() -> None:
             if "random" in args.arms else None)
     write_result(args.name, {
         "data": str(args.data), "pool": len(pool), "test": len(test), "start_labels": args.start,
-        "budgets": args.budgets, "seeds": args.seeds, "model": args.model, "steps_per_training": args.steps,
+        "budgets": args.budgets, "seeds": args.seeds, "model": args.model, "steps_per_training": args.steps, "min_epochs": args.min_epochs,
         "batch_size": args.batch_size, "torch_threads": torch.get_num_threads(),
         "goal": "active >= random at every budget (mean of seeds)", "goal_met": goal,
         "mean_test_accuracy": mean, "per_seed": per_seed,

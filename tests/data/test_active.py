@@ -60,6 +60,18 @@ def test_hybrid_suggests_n_distinct_unlabelled_images(digits):
     assert sum(calls) == work_units("hybrid", 360 + COPIES, 150)  # the progress bar ends full
 
 
+def test_badge_suggests_n_distinct_unlabelled_images(digits):
+    calls: list[int] = []
+    result = suggest(digits["clf"], digits["pool"], 15, strategy="badge", labeled=digits["manifest"],
+                     progress=calls.append, status=lambda m: None)
+    paths = [Path(s["path"]) for s in result["suggestions"]]
+    assert len(set(paths)) == 15 and not any(p.name.startswith("copy_") for p in paths)
+    assert result["suggestions"][0]["reason"].endswith("first of the batch")
+    assert "gradient" in result["suggestions"][1]["reason"] and "from the nearest suggested" in \
+        result["suggestions"][1]["reason"]
+    assert sum(calls) == work_units("badge", 360 + COPIES, 150)
+
+
 def test_margin_picks_the_images_the_classifier_is_least_sure_of(digits):
     result = suggest(digits["clf"], digits["pool"], 10, strategy="margin", status=lambda m: None)
     pool = list_pool(digits["pool"])

@@ -68,3 +68,41 @@ def test_random_is_seeded_and_distinct():
 def test_bad_strategy_or_n_is_a_config_error(strategy, n):
     with pytest.raises(ConfigError):
         select(strategy, n, np.full((4, 2), 0.5))
+
+
+def test_badge_first_picks_the_longest_gradient_then_spreads_out():
+    from sightkit.data.selection import kmeans_pp_gradients, select
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(200, 8))
+    features /= np.linalg.norm(features, axis=1, keepdims=True)
+    probs = rng.dirichlet(np.ones(4), size=200)
+    picked, distances = kmeans_pp_gradients(probs, features, 30, seed=1)
+    residual = -probs
+    residual[np.arange(200), probs.argmax(1)] += 1
+    lengths = np.linalg.norm(residual, axis=1) * np.linalg.norm(features, axis=1)
+    assert picked[0] == int(np.argmax(lengths)) and distances[0] == float("inf")
+    assert len(set(picked)) == 30 and all(d > 0 for d in distances[1:])
+    assert kmeans_pp_gradients(probs, features, 30, seed=1)[0] == picked  # seeded
+    # the (N, C x D) gradient embeddings give the same distances
+    gradients = (residual[:, :, None] * features[:, None, :]).reshape(200, -1)
+    assert distances[1] == pytest.approx(np.linalg.norm(gradients[picked[1]] - gradients[picked[0]]))
+    chosen = select("badge", 30, probs, features, seed=1)
+    assert chosen.indices == picked and chosen.distances[0] is None
+
+
+def test_badge_skips_confident_images_when_others_are_unsure():
+    from sightkit.data.selection import select
+
+    probs = np.array([[1.0, 0.0]] * 50 + [[0.5, 0.5]] * 5)
+    features = np.random.default_rng(0).normal(size=(55, 4))
+    chosen = select("badge", 5, probs, features, seed=0)
+    # confident images all have the zero gradient embedding: once one is picked, the others are at distance 0
+    assert chosen.indices[0] >= 50 and sum(i < 50 for i in chosen.indices) <= 1
+
+
+def test_badge_needs_embeddings():
+    from sightkit.data.selection import select
+
+    with pytest.raises(ConfigError, match="badge needs one embedding per image"):
+        select("badge", 2, np.full((4, 2), 0.5))

@@ -84,7 +84,8 @@ def suggest(
     unlabeled: str = typer.Argument(..., metavar="UNLABELED", help="Folder (or glob) of unlabelled images."),
     n: int = typer.Option(100, "-n", help="How many images to suggest."),
     strategy: str = typer.Option("hybrid", help="hybrid (margin uncertainty, then k-center diversity on the "
-                                                "embeddings), margin, entropy or random."),
+                                                "embeddings), badge (k-means++ on gradient embeddings), margin, "
+                                                "entropy or random."),
     labeled: Optional[Path] = typer.Option(None, "--labeled", metavar="DATA", help="Labelled data (class folders "
                                            "or CSV manifest): skipped in the pool, and the start of k-center."),
     out: Optional[Path] = typer.Option(None, "--out", metavar="MANIFEST.csv", help="CSV path,score,reason of the "

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PathsOrFolder = str | Path | Sequence[str | Path]
-_PASSES = {"random": 0, "margin": 1, "entropy": 1, "hybrid": 2}  # passes of the classifier over the pool
+_PASSES = {"random": 0, "margin": 1, "entropy": 1, "hybrid": 2, "badge": 2}  # passes of the classifier over the pool
 
 
 def suggest(bundle: str | Path | Classifier, unlabeled: PathsOrFolder, n: int, *, strategy: str = DEFAULT_STRATEGY,
@@ -91,9 +91,9 @@ def suggest(bundle: str | Path | Classifier, unlabeled: PathsOrFolder, n: int, *
             progress(len(failed))  # not embedded
         if n > len(candidates):
             raise DataError(f"-n {n}: only {len(candidates)} readable unlabelled images in the pool; ask for fewer")
-        if strategy == "hybrid":
+        if strategy in ("hybrid", "badge"):
             embeddings = classifier.predictor.embed(candidates, batch_size, progress=progress)[0]
-            if known:
+            if known and strategy == "hybrid":
                 centres = classifier.predictor.embed(known, batch_size, skip_errors=True, progress=progress)[0]
     chosen = select(strategy, n, probs, embeddings, centres, seed=seed, candidate_factor=candidate_factor,
                     size=len(candidates))
@@ -112,7 +112,7 @@ def suggest(bundle: str | Path | Classifier, unlabeled: PathsOrFolder, n: int, *
 
 def work_units(strategy: str, pool: int, labelled: int = 0) -> int:
     """The total of ``suggest``'s ``progress`` calls: images of the pool (labelled ones included) times the
-    passes over it (margin, entropy: 1; hybrid: 2, plus the labelled images; random: none).
+    passes over it (margin, entropy: 1; hybrid: 2, plus the labelled images; badge: 2; random: none).
 
     Example:
         >>> work_units("hybrid", 1000, 200)
@@ -252,6 +252,9 @@ def _reason(strategy: str, top: list[tuple[str, float]] | None, score: float, di
         return f"uncertain: {classes}"
     if strategy == "entropy":
         return f"uncertain: entropy {score:.2f} ({classes})"
+    if strategy == "badge":
+        where = "first of the batch" if distance is None else f"gradient {distance:.2f} from the nearest suggested"
+        return f"uncertain: {classes}; {where}"
     if distance is None:
         return f"uncertain: {classes}; first of the batch"
     near = "labelled or suggested" if labelled else "suggested"

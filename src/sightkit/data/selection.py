@@ -9,6 +9,10 @@ the classifier live in :mod:`sightkit.data.active`.
 * ``hybrid`` (default): the :data:`CANDIDATE_FACTOR` x n images of highest margin uncertainty, then
   k-center greedy among them on the embeddings, starting from the already labelled images, so the
   batch is uncertain *and* spread out instead of n near-copies of one confusing image.
+* ``badge``: BADGE (Ash et al., ICLR 2020): k-means++ seeding on gradient embeddings, the
+  penultimate features times (one-hot of the predicted class - probabilities). Their length grows
+  with the uncertainty and their directions spread with the features, so one rule trades
+  uncertainty against diversity, without a candidate factor to tune.
 
 Example:
     >>> probs = np.array([[0.5, 0.5], [0.9, 0.1], [0.6, 0.4]])
@@ -26,7 +30,7 @@ import numpy as np
 
 from sightkit.errors import ConfigError
 
-STRATEGIES = ("hybrid", "margin", "entropy", "random")
+STRATEGIES = ("hybrid", "badge", "margin", "entropy", "random")
 DEFAULT_STRATEGY = "hybrid"
 # hybrid: k-center picks n images among the CANDIDATE_FACTOR * n most uncertain ones. Of 3, 10 and 40
 # (~pure k-center) on the CIFAR-10 curve of benchmarks/data_active.py, 10 lost least to random at 500
@@ -105,8 +109,8 @@ def select(strategy: str, n: int, probs: np.ndarray | None = None, embeddings: n
     """Choose ``n`` rows of a pool with ``strategy`` (one of :data:`STRATEGIES`).
 
     ``probs`` are needed by every strategy but ``random`` (which needs only the pool ``size``);
-    ``embeddings`` (rows of the pool) and ``labelled`` (embeddings of the labelled images,
-    optional) by ``hybrid``.
+    ``embeddings`` (rows of the pool) by ``hybrid`` and ``badge``, and ``labelled`` (embeddings of
+    the labelled images, optional) by ``hybrid``.
 
     Example:
         >>> probs = np.array([[0.9, 0.1], [0.55, 0.45], [0.7, 0.3]])
@@ -127,15 +131,59 @@ def select(strategy: str, n: int, probs: np.ndarray | None = None, embeddings: n
         return Selection(rows, [0.0] * n, [None] * n)
     scores = uncertainty(probs, "entropy" if strategy == "entropy" else "margin")
     order = np.argsort(-scores, kind="stable")
-    if strategy != "hybrid":
+    if strategy not in ("hybrid", "badge"):
         rows = order[:n].tolist()
         return Selection(rows, [float(scores[i]) for i in rows], [None] * n)
     if embeddings is None or len(embeddings) != len(scores):
-        raise ConfigError("hybrid needs one embedding per image of the pool")
+        raise ConfigError(f"{strategy} needs one embedding per image of the pool")
+    if strategy == "badge":
+        rows, distances = kmeans_pp_gradients(probs, embeddings, n, seed)
+        return Selection(rows, [float(scores[i]) for i in rows], [d if np.isfinite(d) else None for d in distances])
     candidates = order[:min(len(order), max(n, candidate_factor * n))]
     picked, distances = k_center_greedy(np.asarray(embeddings)[candidates], n, labelled, first=0)
     rows = [int(candidates[i]) for i in picked]
     return Selection(rows, [float(scores[i]) for i in rows], [d if np.isfinite(d) else None for d in distances])
+
+
+def kmeans_pp_gradients(probs: np.ndarray, embeddings: np.ndarray, n: int, seed: int = 0,
+                        ) -> tuple[list[int], list[float]]:
+    """BADGE's pick: k-means++ seeding on the gradient embeddings ``(onehot(argmax p) - p) x h`` of the pool.
+
+    The first pick is the longest gradient embedding; each next one is drawn with probability
+    proportional to its squared distance from the nearest pick (seeded). The ``(N, C x D)``
+    embeddings are never built: ``<g_i, g_j> = <a_i, a_j> <h_i, h_j>`` with ``a = onehot - p``.
+    Returns the picked rows and each one's distance to the nearest earlier pick (``inf`` first).
+
+    Example:
+        >>> probs = np.array([[0.99, 0.01], [0.5, 0.5], [0.6, 0.4]])
+        >>> kmeans_pp_gradients(probs, np.eye(3), 1)[0]
+        [1]
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    features = np.asarray(embeddings, dtype=np.float64)
+    if not 0 < n <= len(probs):
+        raise ConfigError(f"badge: cannot pick {n} of {len(probs)} images")
+    residual = -probs
+    residual[np.arange(len(probs)), probs.argmax(1)] += 1.0
+    squared = (residual ** 2).sum(1) * (features ** 2).sum(1)
+    rng = np.random.default_rng(seed)
+    nearest = np.full(len(probs), np.inf)
+    index = int(np.argmax(squared))
+    picked: list[int] = []
+    distances: list[float] = []
+    for step in range(n):
+        picked.append(index)
+        distances.append(float(np.sqrt(nearest[index])) if step else float("inf"))
+        to_pick = squared + squared[index] - 2.0 * (residual @ residual[index]) * (features @ features[index])
+        nearest = np.minimum(nearest, np.clip(to_pick, 0.0, None))
+        nearest[picked] = 0.0
+        if step + 1 < n:
+            total = nearest.sum()
+            if total > 0:
+                index = int(rng.choice(len(probs), p=nearest / total))
+            else:  # every image left coincides with a pick: any of them
+                index = int(rng.choice(np.setdiff1d(np.arange(len(probs)), picked)))
+    return picked, distances
 
 
 def _nearest_distance(points: np.ndarray, centers: np.ndarray) -> np.ndarray:
