@@ -22,6 +22,15 @@ def test_only_a_budget_without_epochs_is_planned():
     assert not wants_plan(make_config())
 
 
+def test_runs_the_plan_cannot_time_keep_their_epochs():
+    from sightkit.tasks.classify.budget import unplanned_reason
+
+    assert unplanned_reason(make_config(max_minutes=5), shards=False) is None
+    assert "give --epochs" in unplanned_reason(make_config(max_minutes=5, unlabeled="pool"), shards=False)
+    assert "one process" in unplanned_reason(make_config(max_minutes=5, devices=2), shards=False)
+    assert "shards" in unplanned_reason(make_config(max_minutes=5), shards=True)
+
+
 def test_plan_fills_the_budget_and_takes_the_wide_model_only_with_enough_epochs(tiny_dataset: Path):
     splits = discover(tiny_dataset, 0.25)
     small = plan_budget(splits, make_config(max_minutes=0.1), size=12, channels=1)

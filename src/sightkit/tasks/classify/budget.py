@@ -62,6 +62,22 @@ def wants_plan(config: TrainConfig) -> bool:
     return config.max_minutes is not None and "epochs" not in config.model_fields_set and not config.few_shot
 
 
+def unplanned_reason(config: TrainConfig, shards: bool) -> str | None:
+    """Why a budget cannot be planned from timed steps of one process on cached images, or None when it can.
+
+    Example:
+        >>> unplanned_reason(TrainConfig(max_minutes=5, devices=2), shards=False)
+        'the plan times one process; give --epochs for a multi-process run'
+    """
+    if config.unlabeled:
+        return "FixMatch's unlabelled batches are not timed by the plan; give --epochs"
+    if config.devices * config.num_nodes > 1 or config.strategy == "ddp":
+        return "the plan times one process; give --epochs for a multi-process run"
+    if shards:
+        return "streamed shards are not timed by the plan; give --epochs"
+    return None
+
+
 def plan_budget(splits: DatasetSplits, config: TrainConfig, size: int, channels: int) -> BudgetPlan:
     """Choose the model (when not given) and the epochs that fit ``config.max_minutes`` on this machine."""
     budget_s = float(config.max_minutes) * 60 * BUDGET_SHARE - START_S

@@ -39,9 +39,9 @@ from sightkit.data.shards import ShardManifest, is_shard_source, read_manifest
 from sightkit.data.transforms import build_eval_transform, build_train_transform
 from sightkit.engine.distributed import (check_distributed_options, global_batch_share, is_launch_rank_zero,
                                          on_rank_zero)
-from sightkit.errors import ConfigError, DataError
 from sightkit.engine.ema import ema_callback
-from sightkit.tasks.classify.budget import BudgetPlan, plan_budget, wants_plan
+from sightkit.errors import ConfigError, DataError
+from sightkit.tasks.classify.budget import BudgetPlan, plan_budget, unplanned_reason, wants_plan
 from sightkit.tasks.classify.calibration import fit_temperature
 from sightkit.tasks.classify.config import TrainConfig, make_config
 from sightkit.tasks.classify.medical import operating_point, positive_index
@@ -177,10 +177,14 @@ def _train(data: Path | str, splits: DatasetSplits, config: TrainConfig, run_dir
     size = config.img_size or _default_img_size(splits, config.model, shards.median_side if shards else None)
     plan = None
     if wants_plan(config) and not resume:
-        plan = plan_budget(splits, config, size, channels)
-        config = config.model_copy(update=plan.updates)
-        for reason in plan.reasons:
-            status(f"budget: {reason}")
+        unplanned = unplanned_reason(config, shards is not None)
+        if unplanned:
+            status(f"budget: {config.epochs} epochs, which --max-minutes may cut short ({unplanned})")
+        else:
+            plan = plan_budget(splits, config, size, channels)
+            config = config.model_copy(update=plan.updates)
+            for reason in plan.reasons:
+                status(f"budget: {reason}")
     mean, std = default_normalization(config.model, channels)
     pl.seed_everything(config.seed, verbose=False)
     model = create_model(config.model, len(splits.classes), channels, pretrained=config.pretrained,
