@@ -81,27 +81,24 @@ def unplanned_reason(config: TrainConfig, shards: bool) -> str | None:
 def plan_budget(splits: DatasetSplits, config: TrainConfig, size: int, channels: int) -> BudgetPlan:
     """Choose the model (when not given) and the epochs that fit ``config.max_minutes`` on this machine."""
     budget_s = float(config.max_minutes) * 60 * BUDGET_SHARE - START_S
-    candidates = [config.model]
-    if "model" not in config.model_fields_set and "init" not in config.model_fields_set and is_builtin(config.model):
-        candidates = [WIDE_MODEL, config.model]
     plan = BudgetPlan()
-    for name in candidates:
-        plan.seconds_per_epoch[name] = epoch_seconds(splits, config, name, size, channels)
-        epochs = int(budget_s // plan.seconds_per_epoch[name])
-        if name == WIDE_MODEL and len(candidates) > 1:
-            if epochs >= WIDE_MODEL_MIN_EPOCHS:
-                plan.updates["model"] = name
-                plan.reasons.append(f"model {name}: the budget gives it {epochs} epochs (>= "
-                                    f"{WIDE_MODEL_MIN_EPOCHS}, where the wider model wins)")
-                break
-            continue
-        if len(candidates) > 1:
-            plan.reasons.append(f"model {name}: {WIDE_MODEL} would get only "
-                                f"{int(budget_s // plan.seconds_per_epoch[WIDE_MODEL])} epochs "
+
+    def epochs_of(name: str) -> int:
+        if name not in plan.seconds_per_epoch:
+            plan.seconds_per_epoch[name] = epoch_seconds(splits, config, name, size, channels)
+        return int(budget_s // plan.seconds_per_epoch[name])
+
+    model = config.model
+    if not {"model", "init"} & config.model_fields_set and is_builtin(model):
+        wide_epochs = epochs_of(WIDE_MODEL)
+        if wide_epochs >= WIDE_MODEL_MIN_EPOCHS:
+            model = plan.updates["model"] = WIDE_MODEL
+            plan.reasons.append(f"model {WIDE_MODEL}: the budget gives it {wide_epochs} epochs (>= "
+                                f"{WIDE_MODEL_MIN_EPOCHS}, where the wider model wins)")
+        else:
+            plan.reasons.append(f"model {model}: {WIDE_MODEL} would get only {wide_epochs} epochs "
                                 f"(< {WIDE_MODEL_MIN_EPOCHS})")
-    chosen = plan.updates.get("model", config.model)
-    per_epoch = plan.seconds_per_epoch[chosen]
-    epochs = int(budget_s // per_epoch)
+    epochs, per_epoch = epochs_of(model), plan.seconds_per_epoch[model]
     if epochs < 1:
         plan.updates |= {"epochs": 1, "max_minutes": None}
         plan.reasons.append(f"epochs 1: one epoch takes about {per_epoch:.0f} s, more than the "
@@ -110,10 +107,13 @@ def plan_budget(splits: DatasetSplits, config: TrainConfig, size: int, channels:
         plan.updates["epochs"] = epochs
         plan.reasons.append(f"epochs {epochs}: {per_epoch:.1f} s per epoch (measured) fill "
                             f"{BUDGET_SHARE:.0%} of the {config.max_minutes:g}-minute budget")
-    plan.reasons.append(f"image size {size}: " + ("given" if config.img_size else
-                                                  "the median shorter side of the images, at most 64 for the "
-                                                  "built-in CNNs" if is_builtin(chosen) else
-                                                  "the images' median side, at most the model's native size"))
+    if config.img_size:
+        plan.reasons.append(f"image size {size}: given")
+    elif is_builtin(model):
+        plan.reasons.append(f"image size {size}: the median shorter side of the images, at most 64 for the "
+                            "built-in CNNs")
+    else:
+        plan.reasons.append(f"image size {size}: the images' median shorter side, at most {model}'s native size")
     return plan
 
 
