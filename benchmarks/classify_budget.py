@@ -29,7 +29,7 @@ from typing import Any
 from _common import SHARED_DATA, write_result
 
 DEFAULT_MINUTES = {"digits": 1.0, "pneumonia": 5.0, "plant": 20.0, "cifar": 10.0}
-BEFORE = {"epochs": 30, "ema": False}  # what `classify train DATA --max-minutes M` did before the budget recipe
+BEFORE = {"epochs": 30}  # what `classify train DATA --max-minutes M` did before the budget recipe
 
 
 def parse_arm(spec: str) -> tuple[str, dict[str, Any]]:

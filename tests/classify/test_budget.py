@@ -79,7 +79,8 @@ def test_ema_decay_spans_a_twentieth_of_the_run():
 def test_bundle_and_best_checkpoint_hold_the_ema_weights(tiny_dataset: Path, tmp_path: Path):
     from sightkit.core.bundle import load_bundle
 
-    clf = Classifier.train(tiny_dataset, "skcnn_tiny", out=tmp_path / "run", epochs=2, batch_size=8, progress=False)
+    clf = Classifier.train(tiny_dataset, "skcnn_tiny", out=tmp_path / "run", epochs=2, batch_size=8, ema=True,
+                           progress=False)
     checkpoint = torch.load(tmp_path / "run" / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
     averaged, raw = checkpoint["state_dict"], checkpoint["current_model_state"]
     key = "model.head.2.weight"
@@ -89,8 +90,8 @@ def test_bundle_and_best_checkpoint_hold_the_ema_weights(tiny_dataset: Path, tmp
     assert clf.meta["training"]["config"]["ema"] is True
 
 
-def test_no_ema_checkpoints_the_raw_weights(tiny_dataset: Path, tmp_path: Path):
-    Classifier.train(tiny_dataset, "skcnn_tiny", out=tmp_path / "run", epochs=1, batch_size=8, ema=False,
+def test_without_ema_the_checkpoint_holds_the_raw_weights(tiny_dataset: Path, tmp_path: Path):
+    Classifier.train(tiny_dataset, "skcnn_tiny", out=tmp_path / "run", epochs=1, batch_size=8,
                      progress=False)
     checkpoint = torch.load(tmp_path / "run" / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
     assert "current_model_state" not in checkpoint

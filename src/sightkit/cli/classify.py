@@ -78,7 +78,7 @@ def train(
                                                            "times a few steps and picks the epochs (and, without "
                                                            "--model, the width) that fill it, saying why. "
                                                            "\\[default: no limit]"),
-    ema: bool = typer.Option(True, "--ema/--no-ema", help="Validate, checkpoint and ship an exponential moving "
+    ema: bool = typer.Option(False, "--ema/--no-ema", help="Validate, checkpoint and ship an exponential moving "
                                                           "average of the weights."),
     ema_decay: Optional[float] = typer.Option(None, help="EMA decay per step. \\[default: an average over 5% of "
                                                          "the run's steps]"),
