@@ -65,7 +65,7 @@ def test_bundle_meta_describes_the_model(trained: Classifier):
     assert meta["architecture"] == {"name": "skcnn_tiny", "in_chans": 1, "num_classes": 3}
     assert meta["classes"] == ["bright", "dark", "stripes"]
     prep = meta["preprocessing"]
-    assert (prep["size"], prep["mode"], prep["channels"]) == (12, "L", 1)  # from the data: grey 12x12
+    assert (prep["size"], prep["mode"], prep["channels"]) == (16, "L", 1)  # grey 12x12 data, enlarged to the 16 px minimum
     assert prep["mean"] == [0.5] and prep["std"] == [0.25]
     temperature = meta["calibration"]["temperature"]
     assert isinstance(temperature, float) and temperature > 0

@@ -28,7 +28,7 @@ def trained(tmp_path_factory, dataset_writer) -> Path:
     """A skcnn_tiny run trained for 1 epoch on grey dark/bright images: its run folder."""
     root = tmp_path_factory.mktemp("source")
     data = dataset_writer(root / "data", per_class=10, size=SIZE)
-    Classifier.train(data, "skcnn_tiny", out=root / "run", **FAST)
+    Classifier.train(data, "skcnn_tiny", out=root / "run", img_size=SIZE, **FAST)
     return root / "run"
 
 

@@ -110,7 +110,7 @@ def plan_budget(splits: DatasetSplits, config: TrainConfig, size: int, channels:
     if config.img_size:
         plan.reasons.append(f"image size {size}: given")
     elif is_builtin(model):
-        plan.reasons.append(f"image size {size}: the median shorter side of the images, at most 64 for the "
+        plan.reasons.append(f"image size {size}: the median shorter side of the images, within 16-64 px for the "
                             "built-in CNNs")
     else:
         plan.reasons.append(f"image size {size}: the images' median shorter side, at most {model}'s native size")
