@@ -102,7 +102,7 @@ def main() -> None:
     parser.add_argument("--tag", default="", help="suffix of the results file name")
     args = parser.parse_args()
 
-    import sightkit  # noqa: F401  (thread set-up before torch work)
+    from sightkit import Classifier  # noqa: F401  (thread set-up before torch work)
 
     results: dict[str, Any] = {}
     for spec in args.datasets:

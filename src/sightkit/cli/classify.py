@@ -30,10 +30,9 @@ class OutputFormat(str, Enum):
 # The options of `train` that are TrainConfig fields; their defaults below are TrainConfig's
 # (kept here as literals so that `sightkit --help` does not import pydantic; a test compares them).
 _CONFIG_OPTIONS = ("epochs", "batch_size", "img_size", "optimizer", "lr", "weight_decay", "warmup_epochs",
-                   "label_smoothing", "mixup", "cutmix", "augment", "hflip", "patience", "max_minutes", "ema", "ema_decay",
-                   "val_fraction",
-                   "test_fraction", "seed", "device", "workers", "pretrained", "weights", "synthetic", "balance",
-                   "devices", "freeze_backbone", "backbone_lr_scale", "few_shot",
+                   "label_smoothing", "mixup", "cutmix", "augment", "hflip", "patience", "max_minutes", "ema",
+                   "ema_decay", "val_fraction", "test_fraction", "seed", "device", "workers", "pretrained", "weights",
+                   "synthetic", "balance", "devices", "freeze_backbone", "backbone_lr_scale", "few_shot",
                    "num_nodes", "strategy", "sync_batchnorm", "unlabeled_ratio", "unlabeled_conf", "lambda_u")
 
 
