@@ -154,4 +154,7 @@ def test_cli_tta(cli, trained, tmp_path: Path):
     code, out, _ = cli("classify", "predict", clf.path, data / "dark", "--tta", "--json")
     assert code == 0 and '"label"' in out
     code, out, err = cli("classify", "predict", clf.path, data / "dark", "--tta", "--out", tmp_path / "p.csv")
-    assert code == 2 and "error: --tta is not available with --out" in err
+    assert code == 0 and (tmp_path / "p.csv").is_file()
+    rows = (tmp_path / "p.csv").read_text().splitlines()
+    expected = clf.predict(sorted((data / "dark").iterdir()), tta=True)
+    assert len(rows) == 1 + len(expected) and all(p.label in row for p, row in zip(expected, rows[1:]))

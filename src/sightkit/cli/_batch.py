@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 def predict_into_file(clf: Classifier, paths: list[Path], out: Path, *, top_k: int, min_confidence: float,
                       batch_size: int, workers: int | None, chunk_rows: int, overwrite: bool, json_out: bool,
-                      explain: bool) -> None:
+                      explain: bool, tta: bool = False) -> None:
     """Run a :class:`~sightkit.tasks.classify.batch_predict.BatchPrediction` with a progress bar; exit 1 on unreadable images.
 
     Example:
@@ -33,7 +33,7 @@ def predict_into_file(clf: Classifier, paths: list[Path], out: Path, *, top_k: i
     if explain:
         raise ConfigError("--explain cannot be used with --out; run 'sightkit explain' on the images of interest")
     job = BatchPrediction(clf.predictor, paths, out, top_k=top_k, min_confidence=min_confidence, chunk_rows=chunk_rows,
-                          overwrite=overwrite)
+                          overwrite=overwrite, tta=tta)
     if job.skipped_chunks:
         status(f"resuming {out}: {job.skipped_chunks} of {len(job.chunks)} chunks were done before, "
                f"{job.remaining} images left")

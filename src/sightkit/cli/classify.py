@@ -253,10 +253,6 @@ def predict(
     from sightkit.tasks.classify.api import Classifier
     from sightkit.tasks.classify.predict import expand_image_paths
 
-    if tta and out is not None:
-        from sightkit.errors import ConfigError
-
-        raise ConfigError("--tta is not available with --out yet; predict without --out, or without --tta")
     paths = expand_image_paths(images)
     if backend is Backend.onnx and is_bundle(bundle):
         from sightkit.deploy.onnx_cache import cached_onnx
@@ -272,7 +268,7 @@ def predict(
 
         predict_into_file(clf, paths, out, top_k=top_k, min_confidence=min_confidence, batch_size=batch_size,
                           workers=workers, chunk_rows=chunk_rows, overwrite=overwrite, json_out=json_out,
-                          explain=explain)
+                          explain=explain, tta=tta)
         return
     results = clf.predict(paths, top_k=top_k, min_confidence=min_confidence, batch_size=batch_size, skip_errors=True,
                           tta=tta)

@@ -79,7 +79,8 @@ class BatchPrediction:
     """
 
     def __init__(self, predictor: Predictor, sources: Sequence[str | Path], out: Path, *, top_k: int = 5,
-                 min_confidence: float = 0.0, chunk_rows: int = DEFAULT_CHUNK_ROWS, overwrite: bool = False) -> None:
+                 min_confidence: float = 0.0, chunk_rows: int = DEFAULT_CHUNK_ROWS, overwrite: bool = False,
+                 tta: bool = False) -> None:
         self.suffix = out.suffix.lower()
         if self.suffix not in FORMATS:
             raise ConfigError(f"--out {out}: the results file must end in {', '.join(FORMATS)}")
@@ -90,10 +91,11 @@ class BatchPrediction:
             raise ConfigError(f"--out {out} already exists (a finished run); delete it, choose another file or "
                               "pass --overwrite")
         self.predictor, self.out, self.top_k, self.min_confidence = predictor, out, top_k, min_confidence
+        self.tta = tta  # test-time augmentation; part of the job, so a resumed run cannot mix the two
         self.paths = [str(s) for s in sources]
         self.chunks = [(start, min(start + chunk_rows, len(self.paths)))
                        for start in range(0, len(self.paths), chunk_rows)]
-        _open_job(self.parts, _fingerprint(predictor, self.paths, top_k, min_confidence, chunk_rows, self.suffix))
+        _open_job(self.parts, _fingerprint(predictor, self.paths, top_k, min_confidence, chunk_rows, self.suffix, tta))
         self.todo = [i for i in range(len(self.chunks)) if not _part_path(self.parts, i, self.suffix).is_file()]
 
     @property
@@ -116,7 +118,7 @@ class BatchPrediction:
         writer = _WRITERS[self.suffix]
         clock, predicted = time.perf_counter(), 0
         for index, rows in _predict_chunks(self.predictor, self.paths, self.chunks, self.todo, self.top_k,
-                                           self.min_confidence, batch_size, workers, progress):
+                                           self.min_confidence, batch_size, workers, progress, self.tta):
             with _atomic_path(_part_path(self.parts, index, self.suffix)) as tmp:
                 writer.write(rows, tmp)
             predicted += len(rows)
@@ -149,13 +151,14 @@ def predict_to_file(predictor: Predictor, sources: Sequence[str | Path], out: Pa
 
 def _predict_chunks(predictor: Predictor, paths: list[str], chunks: list[tuple[int, int]], todo: list[int],
                     top_k: int, min_confidence: float, batch_size: int, workers: int | None,
-                    progress: Callable[[int], None] | None) -> Iterator[tuple[int, list[Prediction]]]:
+                    progress: Callable[[int], None] | None, tta: bool = False,
+                    ) -> Iterator[tuple[int, list[Prediction]]]:
     """Yield ``(chunk index, its predictions in input order)`` for the ``todo`` chunks, streaming one loader over them."""
     wanted = [i for chunk in todo for i in range(*chunks[chunk])]
     results: dict[int, Prediction] = {}
     pending = iter(todo)
     current = next(pending, None)
-    for indices, logits, errors in predictor.iter_logits([paths[i] for i in wanted], batch_size, workers):
+    for indices, logits, errors in predictor.iter_logits([paths[i] for i in wanted], batch_size, workers, tta):
         for local, message in errors:
             results[wanted[local]] = Prediction(paths[wanted[local]], UNKNOWN, 0.0, [], error=message)
         if indices:
@@ -169,11 +172,11 @@ def _predict_chunks(predictor: Predictor, paths: list[str], chunks: list[tuple[i
 
 
 def _fingerprint(predictor: Predictor, paths: list[str], top_k: int, min_confidence: float, chunk_rows: int,
-                 suffix: str) -> dict[str, object]:
+                 suffix: str, tta: bool = False) -> dict[str, object]:
     digest = hashlib.sha256("\n".join(paths).encode()).hexdigest()
     model = hashlib.sha256(json.dumps(predictor.meta, sort_keys=True, default=str).encode()).hexdigest()
     return {"inputs": len(paths), "inputs_sha256": digest, "bundle_sha256": model, "top_k": top_k,
-            "min_confidence": min_confidence, "chunk_rows": chunk_rows, "format": suffix}
+            "min_confidence": min_confidence, "chunk_rows": chunk_rows, "format": suffix, "tta": tta}
 
 
 def _open_job(parts: Path, job: dict[str, object]) -> None:
