@@ -79,5 +79,6 @@ def test_killed_run_resumes(tmp_path: Path, dataset_writer):
     assert meta["architecture"]["name"] == "skcnn_tiny"  # from the saved config, not the default model
     final = torch.load(last, map_location="cpu", weights_only=False)
     assert final["global_step"] == total * steps_per_epoch
-    assert _val_epochs(run) == list(range(done, total)), "the resumed run must continue, not restart"
+    # logs number epochs from 1: the resumed run logs epochs done + 1 .. total
+    assert _val_epochs(run) == list(range(done + 1, total + 1)), "the resumed run must continue, not restart"
     assert {p.name for p in ckpt_dir.iterdir()} == {"best.ckpt", "last.ckpt"}
