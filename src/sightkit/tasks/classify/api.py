@@ -141,10 +141,7 @@ class Classifier:
         from sightkit.explain.api import explain_images
 
         many = isinstance(images, (list, tuple)) or (isinstance(images, (str, Path)) and not Path(images).is_file())
-        sources: list[ImageSource] = []
-        for image in images if isinstance(images, (list, tuple)) else [images]:
-            sources += expand_image_paths([image]) if isinstance(image, (str, Path)) else [image]
-        results = explain_images(self.predictor, sources, method, target=target, layer=layer, out_dir=out_dir,
+        results = explain_images(self.predictor, self._sources(images), method, target=target, layer=layer, out_dir=out_dir,
                                  **options)
         return results if many else results[0]
 
