@@ -180,12 +180,18 @@ class Client:
         return self._call("GET", "/v1/models").json()
 
     # -- classify --------------------------------------------------------------------------
-    def classify(self, image: ImageInput, top_k: int = 5, model: str | None = None) -> Prediction:
-        """Top-k calibrated prediction of one image, as ``Classifier.predict(image, top_k)[0]``.
+    def classify(self, image: ImageInput, top_k: int = 5, model: str | None = None, *,
+                 tta: bool = False) -> Prediction:
+        """Top-k calibrated prediction of one image, as ``Classifier.predict(image, top_k, tta=tta)[0]``.
 
-        ``model`` names one of the server's classifiers (default: its first).
+        ``model`` names one of the server's classifiers (default: its first); ``tta`` asks for the
+        mean of flipped and shifted views.
+
+        Example:
+            >>> api.classify("leaf.jpg", top_k=2, tta=True).topk       # doctest: +SKIP
+            [('healthy', 0.97), ('rust', 0.02)]
         """
-        return self._classify(image, top_k, model, "none")[0]
+        return self._classify(image, top_k, model, "none", tta=tta)[0]
 
     def explain(self, image: ImageInput, method: str = "gradcam", model: str | None = None,
                 top_k: int = 5) -> Explanation:
@@ -206,7 +212,7 @@ class Client:
                            base64.b64decode(info["overlay_png"]), prediction)
 
     def predict(self, images: ImageInput | Sequence[ImageInput], top_k: int = 5, model: str | None = None, *,
-                skip_errors: bool = False, concurrency: int = 8) -> list[Prediction]:
+                skip_errors: bool = False, concurrency: int = 8, tta: bool = False) -> list[Prediction]:
         """Predictions for images, folders or globs in order, as ``Classifier.predict``.
 
         Up to ``concurrency`` requests are in flight at once (the server batches them). An
@@ -222,7 +228,7 @@ class Client:
         def one(index_source: tuple[int, ImageInput]) -> Prediction:
             index, source = index_source
             try:
-                return self._classify(source, top_k, model, "none", index)[0]
+                return self._classify(source, top_k, model, "none", index, tta=tta)[0]
             except ImageError as exc:
                 if not skip_errors:
                     raise
@@ -232,10 +238,11 @@ class Client:
             return list(pool.map(one, enumerate(sources)))
 
     def _classify(self, image: ImageInput, top_k: int, model: str | None, explain: str,
-                  index: int = 0) -> tuple[Prediction, dict[str, Any]]:
+                  index: int = 0, *, tta: bool = False) -> tuple[Prediction, dict[str, Any]]:
         from sightkit.tasks.classify.predict import Prediction
 
-        data = {"top_k": str(top_k), "explain": explain, **({"model": model} if model else {})}
+        data = {"top_k": str(top_k), "explain": explain, **({"model": model} if model else {}),
+                **({"tta": "true"} if tta else {})}
         answer = self._call("POST", "/v1/classify", data=data, files=[_upload("file", image)]).json()
         topk = [(item["label"], float(item["score"])) for item in answer.get("topk", [])]
         return Prediction(_name(image, index), answer["label"], float(answer["score"]), topk), answer

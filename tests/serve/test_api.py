@@ -71,6 +71,19 @@ def test_classify_top_k_and_model_choice(client: TestClient, bright_image: Path)
     assert "explanation" not in answer
 
 
+def test_classify_with_tta_matches_the_local_tta_prediction(client: TestClient, classifier_bundle: Path) -> None:
+    from sightkit import Classifier
+
+    noise = png(np.random.default_rng(0).integers(0, 256, (24, 24, 3), dtype=np.uint8))  # no class is sure
+    image = {"file": ("n.png", noise)}
+    plain = client.post("/v1/classify", files=image, data={"top_k": "3"}).json()
+    tta = client.post("/v1/classify", files=image, data={"top_k": "3", "tta": "true"}).json()
+    local = Classifier.load(classifier_bundle).predict(io.BytesIO(noise), top_k=3, tta=True)[0]
+    assert (plain["tta"], tta["tta"]) == (False, True)
+    assert [(row["label"], pytest.approx(row["score"], abs=1e-4)) for row in tta["topk"]] == local.topk
+    assert tta["topk"] != plain["topk"]  # the views were scored, not the image alone
+
+
 def test_classify_with_gradcam_overlay(client: TestClient, bright_image: Path) -> None:
     import base64
 

@@ -56,6 +56,9 @@ def test_classify_returns_the_local_prediction_type(api: Client, bright_image: P
     assert [label for label, _ in remote.topk] == [label for label, _ in local.topk]
     assert remote.score == pytest.approx(local.score, abs=1e-4)
     assert api.classify(bright_image, model="demo").label == "bright"
+    local_tta = Classifier.load(classifier_bundle).predict(bright_image, top_k=2, tta=True)[0]
+    assert api.classify(bright_image, top_k=2, tta=True).score == pytest.approx(local_tta.score, abs=1e-4)
+    assert api.predict([bright_image], tta=True)[0].score == pytest.approx(local_tta.score, abs=1e-4)
 
 
 @pytest.mark.parametrize("kind", ["bytes", "pil", "array", "file"])

@@ -1,4 +1,8 @@
-"""``POST /v1/classify``: top-k labels of an uploaded image, micro-batched, with an optional Grad-CAM overlay."""
+"""``POST /v1/classify``: top-k labels of an uploaded image, micro-batched, with an optional Grad-CAM overlay.
+
+``tta=true`` scores the mean of flipped and shifted views (six forward passes); those requests
+skip the micro-batcher and run alone on the model's thread.
+"""
 
 from __future__ import annotations
 
@@ -67,14 +71,15 @@ async def classify(
     model: Annotated[str | None, Form(description="which classifier (default: the first loaded)")] = None,
     top_k: Annotated[int, Form(ge=1, le=MAX_TOP_K)] = 5,
     explain: Annotated[Literal["none", "gradcam"], Form(description="add a Grad-CAM overlay (PNG, base64)")] = "none",
+    tta: Annotated[bool, Form(description="test-time augmentation: mean of flipped and shifted views")] = False,
     service: ClassifyService = Depends(loaded("classify", "--classifier BUNDLE")),
 ) -> dict[str, Any]:
     name = service.pick(model)
     upload = await read_upload(file, request.app.state.config.max_pixels)
     batcher = service.batchers[name]
     request.app.state.metrics.queue_depth.labels(name).set(batcher.waiting)
-    prediction = await batcher.submit(upload)
-    answer = {"model": name, "label": prediction.label, "score": prediction.score,
+    prediction = await (service.workers[name].call(_predict_tta, upload) if tta else batcher.submit(upload))
+    answer = {"model": name, "tta": tta, "label": prediction.label, "score": prediction.score,
               "topk": [{"label": label, "score": score} for label, score in prediction.topk[:top_k]]}
     if explain == "gradcam":
         answer["explanation"] = await service.workers[name].call(_gradcam, upload)
@@ -84,6 +89,10 @@ async def classify(
 def _predict_batch(classifier: Any, uploads: list[Upload]) -> list[Any]:
     """One forward pass for the whole batch, every class kept (each request cuts its own top k)."""
     return classifier.predict([upload.stream() for upload in uploads], top_k=min(MAX_TOP_K, len(classifier.classes)))
+
+
+def _predict_tta(classifier: Any, upload: Upload) -> Any:
+    return classifier.predict(upload.stream(), top_k=min(MAX_TOP_K, len(classifier.classes)), tta=True)[0]
 
 
 def _gradcam(classifier: Any, upload: Upload) -> dict[str, Any]:
