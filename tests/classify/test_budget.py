@@ -11,7 +11,7 @@ from sightkit import Classifier
 from sightkit.data.discover import discover
 from sightkit.engine.ema import ema_decay
 from sightkit.errors import DataError
-from sightkit.tasks.classify.budget import WIDE_MODEL, plan_budget, wants_plan
+from sightkit.tasks.classify.budget import BUDGET_SHARE, WIDE_MODEL, plan_budget, wants_plan
 from sightkit.tasks.classify.config import make_config
 from sightkit.tasks.classify.predict import Predictor
 from sightkit.tasks.classify.tta import shift_pixels, tta_views
@@ -169,3 +169,20 @@ def test_cli_tta(cli, trained, tmp_path: Path):
     rows = (tmp_path / "p.csv").read_text().splitlines()
     expected = clf.predict(sorted((data / "dark").iterdir()), tta=True)
     assert len(rows) == 1 + len(expected) and all(p.label in row for p, row in zip(expected, rows[1:]))
+
+
+def test_a_time_limited_run_decays_its_learning_rate_by_the_clock(tmp_path: Path):
+    import lightning.pytorch as pl
+
+    from sightkit.tasks.classify.lit_module import ClassificationModule
+    from sightkit.tasks.classify.model import create_model
+
+    module = ClassificationModule(create_model("skcnn_tiny", 3), 3, make_config(max_minutes=1))
+    module.trainer = pl.Trainer(max_time={"minutes": 1}, logger=False, default_root_dir=tmp_path)
+    clock = module._budget_clock()
+    timer = next(c for c in module.trainer.callbacks if isinstance(c, pl.callbacks.Timer))
+    timer._offset = 27.0  # seconds of training so far (a resumed run starts from its saved share)
+    assert clock() == pytest.approx(27 / (60 * BUDGET_SHARE))
+    unlimited = ClassificationModule(create_model("skcnn_tiny", 3), 3, make_config())
+    unlimited.trainer = pl.Trainer(max_epochs=1, logger=False, default_root_dir=tmp_path)
+    assert unlimited._budget_clock() is None  # no --max-minutes: the step schedule alone

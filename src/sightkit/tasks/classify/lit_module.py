@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 from lightning_utilities.core.apply_func import apply_to_collection
+from lightning.pytorch.callbacks import Timer
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 from torchvision.transforms import v2
 
 from sightkit.engine.schedule import warmup_cosine
+from sightkit.tasks.classify.budget import BUDGET_SHARE
 from sightkit.tasks.classify.config import TrainConfig
 from sightkit.tasks.classify.transfer import backbone_lr_scale, backbone_norms_eval, parameter_groups
 
@@ -81,8 +84,18 @@ class ClassificationModule(pl.LightningModule):
             optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
         total = int(self.trainer.estimated_stepping_batches)
         steps_per_epoch = max(1, total // max(1, self.trainer.max_epochs or 1))
-        scheduler = warmup_cosine(optimizer, total, int(cfg.warmup_epochs * steps_per_epoch))
+        scheduler = warmup_cosine(optimizer, total, int(cfg.warmup_epochs * steps_per_epoch), clock=self._budget_clock())
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def _budget_clock(self) -> Callable[[], float] | None:
+        """The share of ``--max-minutes`` spent (``BUDGET_SHARE`` of it: the planned epochs' part), so the
+        learning rate decays by the clock when the machine turns slower than the plan timed it; a run cut
+        by the limit then ends with its decay done. One process only: every rank must use the same rate."""
+        timer = next((c for c in self.trainer.callbacks if isinstance(c, Timer)), None)
+        if not self.config.max_minutes or timer is None or self.trainer.world_size > 1:
+            return None
+        seconds = self.config.max_minutes * 60 * BUDGET_SHARE
+        return lambda: timer.time_elapsed("train") / seconds
 
 
 def _channels_last(tensor: torch.Tensor) -> torch.Tensor:
