@@ -8,6 +8,7 @@ never saw (a 20% test split, seed 0; PneumoniaMNIST: its own val folder):
 | pneumonia | ../shared/data/pneumoniamnist         | 5 min          |
 | plant     | ../shared/data/plantvillage_small     | 20 min         |
 | cifar     | ../shared/data/cifar10_subset         | 10 min         |
+| lfw       | ../shared/data/faces/lfw_subset (65 people; a tuning set, whole photos of faces) | 10 min |
 
 Arms: ``before`` pins the defaults of sightkit before the budget recipe (30 epochs whatever the
 budget, no EMA); ``default`` gives ``--max-minutes`` alone; ``NAME:key=value,key=value`` adds an
@@ -28,7 +29,7 @@ from typing import Any
 
 from _common import SHARED_DATA, write_result
 
-DEFAULT_MINUTES = {"digits": 1.0, "pneumonia": 5.0, "plant": 20.0, "cifar": 10.0}
+DEFAULT_MINUTES = {"digits": 1.0, "pneumonia": 5.0, "plant": 20.0, "cifar": 10.0, "lfw": 10.0}
 BEFORE = {"epochs": 30}  # what `classify train DATA --max-minutes M` did before the budget recipe
 
 
@@ -59,7 +60,7 @@ def dataset(name: str, tmp: Path) -> tuple[Path, Path | None, dict[str, Any]]:
     if name == "pneumonia":
         root = SHARED_DATA / "pneumoniamnist"
         return root / "train", root / "val", {}
-    folder = {"plant": "plantvillage_small", "cifar": "cifar10_subset"}[name]
+    folder = {"plant": "plantvillage_small", "cifar": "cifar10_subset", "lfw": "faces/lfw_subset"}[name]
     return SHARED_DATA / folder, None, {"test_fraction": 0.2}
 
 
@@ -97,7 +98,7 @@ def run_arm(data_name: str, minutes: float, arm: str, options: dict[str, Any], t
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=["digits", "pneumonia", "plant", "cifar"],
-                        help="NAME or NAME:MINUTES (names: digits, pneumonia, plant, cifar)")
+                        help="NAME or NAME:MINUTES (names: digits, pneumonia, plant, cifar, lfw)")
     parser.add_argument("--arms", nargs="+", default=["before", "default"])
     parser.add_argument("--tag", default="", help="suffix of the results file name")
     args = parser.parse_args()
