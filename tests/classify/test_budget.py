@@ -42,13 +42,14 @@ def test_plan_fills_the_budget_and_takes_the_wide_model_only_with_enough_epochs(
     big = plan_budget(splits, make_config(max_minutes=600), size=12, channels=1)
     assert big.updates["model"] == WIDE_MODEL and big.updates["epochs"] > small.updates["epochs"]
     assert big.reasons[0].startswith(f"model {WIDE_MODEL}")
+    assert big.updates["augment"] == "strong" and big.reasons[1].startswith("augment strong: the budget gives")
     given = plan_budget(splits, make_config(max_minutes=600, model="skcnn_tiny"), size=12, channels=1)
     assert "model" not in given.updates and list(given.seconds_per_epoch) == ["skcnn_tiny"]
 
 
 def test_a_budget_below_one_epoch_trains_one_and_says_so(tiny_dataset: Path):
     plan = plan_budget(discover(tiny_dataset, 0.25), make_config(max_minutes=0.001), size=12, channels=1)
-    assert plan.updates == {"epochs": 1, "max_minutes": None}
+    assert plan.updates == {"epochs": 1, "max_minutes": None}  # and the light augmentation
     assert "more than the 0.001-minute budget; training one epoch anyway" in plan.reasons[-2]
 
 

@@ -33,6 +33,10 @@ from sightkit.tasks.classify.model import create_model, default_normalization, i
 BUDGET_SHARE = 0.9  # of --max-minutes planned for the epochs; the rest absorbs a slower spell of the machine
 WIDE_MODEL = "skcnn_base"
 WIDE_MODEL_MIN_EPOCHS = 60  # digits, 1 min: skcnn_base 44 epochs val 0.986, skcnn_small 99 epochs val 0.993
+STRONG_AUGMENT = "strong"
+# val (tuning) splits, skcnn_small, 120 epochs, light -> strong: CIFAR subset 0.735 -> 0.770, LFW subset (65 people)
+# 0.723 -> 0.748, PlantVillage 0.983 -> 0.992 (results/classify_budget_tune_aug_*.json); not measured below 120
+STRONG_AUGMENT_MIN_EPOCHS = 100
 PROBE_STEPS = 4  # timed steps per candidate, after one untimed warm-up step
 EVAL_COST = 1 / 3  # a forward pass costs about a third of a training step
 EPOCH_OVERHEAD_S = 0.1  # checkpoint writes and Lightning's loops (digits: 0.47 s per epoch run, 0.38 s probed)
@@ -99,6 +103,17 @@ def plan_budget(splits: DatasetSplits, config: TrainConfig, size: int, channels:
             plan.reasons.append(f"model {model}: {WIDE_MODEL} would get only {wide_epochs} epochs "
                                 f"(< {WIDE_MODEL_MIN_EPOCHS})")
     epochs, per_epoch = epochs_of(model), plan.seconds_per_epoch[model]
+    if "augment" not in config.model_fields_set and epochs >= 1:
+        if epochs >= STRONG_AUGMENT_MIN_EPOCHS:
+            plan.updates["augment"] = STRONG_AUGMENT
+            plan.reasons.append(f"augment {STRONG_AUGMENT}: the budget gives {epochs} epochs (>= "
+                                f"{STRONG_AUGMENT_MIN_EPOCHS}, where heavier augmentation wins)")
+            strong = config.model_copy(update={"augment": STRONG_AUGMENT})  # its steps cost a little more
+            per_epoch = plan.seconds_per_epoch[model] = epoch_seconds(splits, strong, model, size, channels)
+            epochs = int(budget_s // per_epoch)
+        else:
+            plan.reasons.append(f"augment {config.augment}: {epochs} epochs (< {STRONG_AUGMENT_MIN_EPOCHS}) are "
+                                f"too few for heavier augmentation to pay off")
     if epochs < 1:
         plan.updates |= {"epochs": 1, "max_minutes": None}
         plan.reasons.append(f"epochs 1: one epoch takes about {per_epoch:.0f} s, more than the "
