@@ -8,8 +8,8 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
-from lightning_utilities.core.apply_func import apply_to_collection
 from lightning.pytorch.callbacks import Timer
+from lightning_utilities.core.apply_func import apply_to_collection
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 from torchvision.transforms import v2
@@ -84,7 +84,8 @@ class ClassificationModule(pl.LightningModule):
             optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
         total = int(self.trainer.estimated_stepping_batches)
         steps_per_epoch = max(1, total // max(1, self.trainer.max_epochs or 1))
-        scheduler = warmup_cosine(optimizer, total, int(cfg.warmup_epochs * steps_per_epoch), clock=self._budget_clock())
+        scheduler = warmup_cosine(optimizer, total, int(cfg.warmup_epochs * steps_per_epoch),
+                                  clock=self._budget_clock())
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def _budget_clock(self) -> Callable[[], float] | None:

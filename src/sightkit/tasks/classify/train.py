@@ -43,7 +43,6 @@ from sightkit.engine.ema import ema_callback
 from sightkit.errors import ConfigError, DataError
 from sightkit.tasks.classify.budget import BudgetPlan, plan_budget, unplanned_reason, wants_plan
 from sightkit.tasks.classify.calibration import fit_temperature
-from sightkit.tasks.classify.tta import tta_views
 from sightkit.tasks.classify.config import TrainConfig, make_config
 from sightkit.tasks.classify.medical import operating_point, positive_index
 from sightkit.tasks.classify.model import (check_model_options, create_model, default_normalization, is_builtin,
@@ -51,6 +50,7 @@ from sightkit.tasks.classify.model import (check_model_options, create_model, de
 from sightkit.tasks.classify.semi_data import UnlabeledData, load_unlabeled
 from sightkit.tasks.classify.splits import RECORD_FILE, record_dataset
 from sightkit.tasks.classify.transfer import check_init, prepare_start
+from sightkit.tasks.classify.tta import tta_views
 
 log = logging.getLogger(__name__)
 
