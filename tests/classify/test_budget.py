@@ -13,7 +13,6 @@ from sightkit.engine.ema import ema_decay
 from sightkit.errors import DataError
 from sightkit.tasks.classify.budget import BUDGET_SHARE, WIDE_MODEL, plan_budget, wants_plan
 from sightkit.tasks.classify.config import make_config
-from sightkit.tasks.classify.predict import Predictor
 from sightkit.tasks.classify.tta import shift_pixels, tta_views
 
 
@@ -145,18 +144,8 @@ def test_tta_logits_are_the_mean_of_the_views(trained):
     assert views.shape == (3, 6, 3)
     assert torch.allclose(views[:, 0], predictor.logits(batch), atol=1e-5)
     probs = clf.predict_proba(sorted((data / "stripes").iterdir())[:3], tta=True)
-    expected = torch.softmax(views.mean(1) / predictor.temperature_tta, 1).numpy()
+    expected = torch.softmax(views.mean(1) / predictor.temperature, 1).numpy()
     assert probs == pytest.approx(expected, abs=1e-5)
-
-
-def test_tta_probabilities_have_their_own_temperature_fitted_on_val(trained):
-    clf, data = trained
-    calibration = clf.meta["calibration"]
-    assert calibration["temperature_tta"] > 0 and calibration["temperature_tta"] != calibration["temperature"]
-    assert clf.evaluate(data, tta=True)["temperature"] == pytest.approx(calibration["temperature_tta"])
-    assert clf.evaluate(data)["temperature"] == pytest.approx(calibration["temperature"])
-    older = Predictor(clf.predictor.model, {**clf.meta, "calibration": {"temperature": 1.5}})
-    assert older.temperature_of(tta=True) == older.temperature_of(tta=False) == 1.5  # bundles from before
 
 
 def test_cli_tta(cli, trained, tmp_path: Path):

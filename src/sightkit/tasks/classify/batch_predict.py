@@ -162,8 +162,7 @@ def _predict_chunks(predictor: Predictor, paths: list[str], chunks: list[tuple[i
         for local, message in errors:
             results[wanted[local]] = Prediction(paths[wanted[local]], UNKNOWN, 0.0, [], error=message)
         if indices:
-            labelled = predictor.label(logits, [paths[wanted[local]] for local in indices], top_k, min_confidence,
-                                       tta)
+            labelled = predictor.label(logits, [paths[wanted[local]] for local in indices], top_k, min_confidence)
             results.update(zip((wanted[local] for local in indices), labelled))
         if progress is not None:
             progress(len(indices) + len(errors))

@@ -79,15 +79,14 @@ def evaluate(predictor: Predictor, data: EvalData | str | Path | Sequence[tuple[
         report["tta"] = {"views": logits.shape[1], "flip": predictor.tta_flip}
         report["without_tta"] = {k: plain[k] for k in ("accuracy", "balanced_accuracy", "macro_f1", "ece")}
         logits = logits.mean(1)
-    temperature = predictor.temperature_of(tta)
-    report |= classification_metrics(logits, labels, predictor.classes, temperature=temperature)
+    report |= classification_metrics(logits, labels, predictor.classes, temperature=predictor.temperature)
     report["scored"] = chosen.describe(report["n"])
     if chosen.training_images:
         report["training_images"] = chosen.training_images
     report["notes"] = list(chosen.notes)
     report["run"] = run_summary(predictor.meta)
     history = predictor.meta.get("training", {}).get("history") or []
-    probs = torch.softmax(logits / temperature, 1).numpy()
+    probs = torch.softmax(logits / predictor.temperature, 1).numpy()
     raw_probs = torch.softmax(logits, 1).numpy()
     worst = np.argsort(probs[np.arange(len(labels)), labels])[:WORST_SHOWN]
     report["worst"] = [

@@ -81,10 +81,7 @@ class Predictor:
         self.mode: str = prep["mode"]
         self.size: int = int(prep["size"])
         self.dicom_window: str | None = prep.get("dicom_window")  # SIGHTKIT_DICOM_WINDOW of the training run
-        calibration = meta.get("calibration", {})
-        self.temperature = float(calibration.get("temperature", 1.0))
-        # --tta's mean logits are less extreme than one view's: their own temperature (older bundles: the plain one)
-        self.temperature_tta = float(calibration.get("temperature_tta", self.temperature))
+        self.temperature = float(meta.get("calibration", {}).get("temperature", 1.0))
         decision = meta.get("decision") or {}
         self.threshold: float | None = decision.get("threshold")
         self.positive_index = self.classes.index(decision["positive_class"]) if self.threshold is not None else 0
@@ -178,16 +175,7 @@ class Predictor:
         """Calibrated class probabilities ``(N, classes)`` in the order of ``sources``; unreadable ones raise.
         ``tta``: from the mean logits of the test-time views."""
         logits = self._collect(sources, self._tta_logits if tta else self.logits, batch_size, skip_errors=False)[0]
-        return torch.softmax(logits / self.temperature_of(tta), dim=1).numpy()
-
-    def temperature_of(self, tta: bool) -> float:
-        """The calibration temperature of plain logits, or of ``--tta``'s mean view logits.
-
-        Example:
-            >>> predictor.temperature_of(tta=True)  # doctest: +SKIP
-            0.83
-        """
-        return self.temperature_tta if tta else self.temperature
+        return torch.softmax(logits / self.temperature, dim=1).numpy()
 
     def _collect(self, sources: Sequence[ImageSource], compute: Callable[[torch.Tensor], torch.Tensor],
                  batch_size: int, skip_errors: bool, progress: Callable[[int], None] | None = None,
@@ -245,24 +233,23 @@ class Predictor:
                 results[index] = Prediction(names[index], UNKNOWN, 0.0, [], error=message)
             if not indices:
                 continue
-            labelled = self.label(logits, [names[i] for i in indices], top_k, min_confidence, tta)
+            labelled = self.label(logits, [names[i] for i in indices], top_k, min_confidence)
             for index, prediction in zip(indices, labelled):
                 results[index] = prediction
         return [r for r in results if r is not None]
 
     def label(self, logits: torch.Tensor, names: Sequence[str], top_k: int = 5,
-              min_confidence: float = 0.0, tta: bool = False) -> list[Prediction]:
+              min_confidence: float = 0.0) -> list[Prediction]:
         """Predictions of a batch of raw logits: calibrated top-k, and the label by the bundle's decision rule.
 
         The label is the argmax, or with an operating threshold in the bundle the positive class
-        whenever its probability reaches it; ``"unknown"`` below ``min_confidence``. ``tta``: the logits
-        are ``--tta``'s mean view logits, calibrated with their own temperature.
+        whenever its probability reaches it; ``"unknown"`` below ``min_confidence``.
 
         Example:
             >>> predictor.label(predictor.logits(batch), ["a.png", "b.png"], top_k=2)[0].label  # doctest: +SKIP
             'pneumonia'
         """
-        probs = torch.softmax(logits / self.temperature_of(tta), dim=1)
+        probs = torch.softmax(logits / self.temperature, dim=1)
         scores, classes = probs.topk(max(1, min(top_k, len(self.classes))), dim=1)
         decided = decide(probs.numpy(), self.positive_index, self.threshold)
         results = []

@@ -50,14 +50,12 @@ from sightkit.tasks.classify.model import (check_model_options, create_model, de
 from sightkit.tasks.classify.semi_data import UnlabeledData, load_unlabeled
 from sightkit.tasks.classify.splits import RECORD_FILE, record_dataset
 from sightkit.tasks.classify.transfer import check_init, prepare_start
-from sightkit.tasks.classify.tta import tta_views
 
 log = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.json"
 BUILTIN_MIN_SIZE, BUILTIN_MAX_SIZE = 16, 64  # the default input side of the built-in CNNs
 LAST_CHECKPOINT = "checkpoints/last.ckpt"
-TTA_CALIBRATION_IMAGES = 2000  # val images whose --tta logits fit the TTA temperature (6 forward passes each)
 
 
 @dataclass
@@ -268,9 +266,7 @@ def _finish(trainer: Any, module: Any, data: Path | str, splits: DatasetSplits, 
         meta["training"]["plan"] = plan.to_dict()
     val_logits, val_labels = _logits_and_labels(module.model.cpu().eval(), val_loader)
     temperature = fit_temperature(val_logits, val_labels)
-    tta_logits, tta_labels = _tta_logits_and_labels(module.model, val_loader, config.hflip)
-    meta["calibration"] = {"temperature": temperature, "temperature_tta": fit_temperature(tta_logits, tta_labels),
-                           "fitted_on": "val", "method": "temperature scaling"}
+    meta["calibration"] = {"temperature": temperature, "fitted_on": "val", "method": "temperature scaling"}
     if config.target_sensitivity is not None:
         meta["decision"] = operating_point(torch.softmax(val_logits / temperature, 1).numpy(), val_labels.numpy(),
                                            splits.classes, config.target_sensitivity, config.positive_class,
@@ -378,21 +374,6 @@ def _silent(message: str) -> None:
 @torch.no_grad()  # not inference_mode: fit_temperature differentiates through a copy of these
 def _logits_and_labels(model: torch.nn.Module, loader: DataLoader) -> tuple[torch.Tensor, torch.Tensor]:
     logits, labels = zip(*((model(images), targets) for images, targets in loader))
-    return torch.cat(logits), torch.cat(labels)
-
-
-@torch.no_grad()
-def _tta_logits_and_labels(model: torch.nn.Module, loader: DataLoader, flip: bool,
-                           limit: int = TTA_CALIBRATION_IMAGES) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean test-time-view logits (as ``--tta`` scores) of up to ``limit`` images of ``loader``."""
-    logits, labels, seen = [], [], 0
-    for images, targets in loader:
-        if seen >= limit:
-            break
-        views = tta_views(images, flip)
-        logits.append(model(torch.cat(views)).view(len(views), len(images), -1).mean(0))
-        labels.append(targets)
-        seen += len(images)
     return torch.cat(logits), torch.cat(labels)
 
 
