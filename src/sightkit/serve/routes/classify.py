@@ -78,7 +78,10 @@ async def classify(
     upload = await read_upload(file, request.app.state.config.max_pixels)
     batcher = service.batchers[name]
     request.app.state.metrics.queue_depth.labels(name).set(batcher.waiting)
-    prediction = await (service.workers[name].call(_predict_tta, upload) if tta else batcher.submit(upload))
+    if tta:  # six forward passes: alone on the model's thread, not micro-batched
+        prediction = (await service.workers[name].call(_predict_batch, [upload], True))[0]
+    else:
+        prediction = await batcher.submit(upload)
     answer = {"model": name, "tta": tta, "label": prediction.label, "score": prediction.score,
               "topk": [{"label": label, "score": score} for label, score in prediction.topk[:top_k]]}
     if explain == "gradcam":
@@ -86,13 +89,10 @@ async def classify(
     return answer
 
 
-def _predict_batch(classifier: Any, uploads: list[Upload]) -> list[Any]:
-    """One forward pass for the whole batch, every class kept (each request cuts its own top k)."""
-    return classifier.predict([upload.stream() for upload in uploads], top_k=min(MAX_TOP_K, len(classifier.classes)))
-
-
-def _predict_tta(classifier: Any, upload: Upload) -> Any:
-    return classifier.predict(upload.stream(), top_k=min(MAX_TOP_K, len(classifier.classes)), tta=True)[0]
+def _predict_batch(classifier: Any, uploads: list[Upload], tta: bool = False) -> list[Any]:
+    """One forward pass for the whole batch (six with ``tta``), every class kept (each request cuts its own top k)."""
+    return classifier.predict([upload.stream() for upload in uploads], top_k=min(MAX_TOP_K, len(classifier.classes)),
+                              tta=tta)
 
 
 def _gradcam(classifier: Any, upload: Upload) -> dict[str, Any]:

@@ -141,8 +141,8 @@ class Classifier:
         from sightkit.explain.api import explain_images
 
         many = isinstance(images, (list, tuple)) or (isinstance(images, (str, Path)) and not Path(images).is_file())
-        results = explain_images(self.predictor, self._sources(images), method, target=target, layer=layer, out_dir=out_dir,
-                                 **options)
+        results = explain_images(self.predictor, self._sources(images), method, target=target, layer=layer,
+                                 out_dir=out_dir, **options)
         return results if many else results[0]
 
     def evaluate(self, data: str | Path | Sequence[tuple[Path, str]] | EvalData, out_dir: str | Path | None = None,
