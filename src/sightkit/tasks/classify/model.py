@@ -23,8 +23,6 @@ BUILTIN_MODELS: dict[str, dict[str, Any]] = {
     "skcnn_tiny": {"widths": (16, 32, 64)},
     "skcnn_small": {"widths": (32, 64, 128)},
     "skcnn_base": {"widths": (64, 128, 256)},
-    "skcnn_small_w": {"widths": (32, 64, 128), "whiten": True},  # patch-whitening first layer (whitening.py)
-    "skcnn_base_w": {"widths": (64, 128, 256), "whiten": True},
 }
 DEFAULT_MODEL = "skcnn_small"
 
@@ -50,22 +48,14 @@ class SkCNN(nn.Module):
     """A ResNet-9-style CNN: stem, then per stage conv + 2x2 max-pool + residual block.
 
     Pooling uses ``ceil_mode`` so inputs as small as 8x8 keep a non-empty feature map.
-    ``features`` is the last convolutional block (the natural Grad-CAM layer). With ``whiten`` the
-    stem is a :class:`PatchWhitening` layer, fitted to the training images before training.
+    ``features`` is the last convolutional block (the natural Grad-CAM layer).
     """
 
     def __init__(self, num_classes: int, in_chans: int = 3, widths: tuple[int, ...] = (32, 64, 128),
-                 drop_rate: float = 0.2, whiten: bool = False) -> None:
+                 drop_rate: float = 0.2) -> None:
         super().__init__()
-        if whiten:
-            from sightkit.tasks.classify.whitening import PatchWhitening
-
-            stem = PatchWhitening(in_chans)
-            layers: list[nn.Module] = [stem, nn.ReLU(inplace=True)]
-            prev = stem.out_chans
-        else:
-            layers = [_conv_bn_relu(in_chans, widths[0])]
-            prev = widths[0]
+        layers: list[nn.Module] = [_conv_bn_relu(in_chans, widths[0])]
+        prev = widths[0]
         for width in widths:
             layers += [_conv_bn_relu(prev, width), nn.MaxPool2d(2, ceil_mode=True), _Residual(width)]
             prev = width

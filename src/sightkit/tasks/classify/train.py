@@ -50,7 +50,6 @@ from sightkit.tasks.classify.model import (check_model_options, create_model, de
 from sightkit.tasks.classify.semi_data import UnlabeledData, load_unlabeled
 from sightkit.tasks.classify.splits import RECORD_FILE, record_dataset
 from sightkit.tasks.classify.transfer import check_init, prepare_start
-from sightkit.tasks.classify.whitening import fit_whitening
 
 log = logging.getLogger(__name__)
 
@@ -201,8 +200,6 @@ def _train(data: Path | str, splits: DatasetSplits, config: TrainConfig, run_dir
         status(f"skipped {reason}")  # the reason names the file
     if len(train_ds) == 0:
         raise DataError(f"DATA {data}: no training image could be decoded")
-    if not (resume or config.init or config.weights) and fit_whitening(model, train_ds):
-        status("whitening: first layer fitted to the training images' 2x2 patches")
     unlabeled = _unlabeled(splits, config, mode, size, mean, std, status) if config.unlabeled else None
 
     ckpt = run_dir / LAST_CHECKPOINT if resume else None
