@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,7 +38,8 @@ STRONG_AUGMENT = "strong"
 # val (tuning) splits, skcnn_small, 120 epochs, light -> strong: CIFAR subset 0.735 -> 0.770, LFW subset (65 people)
 # 0.723 -> 0.748, PlantVillage 0.983 -> 0.992 (results/classify_budget_tune_aug_*.json); not measured below 120
 STRONG_AUGMENT_MIN_EPOCHS = 100
-PROBE_STEPS = 4  # timed steps per candidate, after one untimed warm-up step
+PROBE_WARMUP = 2  # untimed first steps: CIFAR, skcnn_base, 2 threads: 0.85 s, 0.53 s, then 0.23-0.26 s a step
+PROBE_STEPS = 5  # timed steps per candidate; their median is the step time
 EVAL_COST = 1 / 3  # a forward pass costs about a third of a training step
 EPOCH_OVERHEAD_S = 0.1  # checkpoint writes and Lightning's loops (digits: 0.47 s per epoch run, 0.38 s probed)
 START_S = 3.0  # setting up the trainer, inside the time limit
@@ -142,7 +144,7 @@ def epoch_seconds(splits: DatasetSplits, config: TrainConfig, model_name: str, s
 
 
 def _step_seconds(samples: Sequence[Any], config: TrainConfig, model_name: str, size: int, channels: int) -> float:
-    """Mean wall time of a training step at ``config.batch_size``: augmenting the batch, forward, backward and
+    """Median wall time of a training step at ``config.batch_size``: augmenting the batch, forward, backward and
     the AdamW update, on images of the training split (decoded once, as the run caches them)."""
     mean, std = default_normalization(model_name, channels)
     transform = build_train_transform(config.augment, mean, std, size=size, hflip=config.hflip)
@@ -154,7 +156,7 @@ def _step_seconds(samples: Sequence[Any], config: TrainConfig, model_name: str, 
         model = model.to(memory_format=torch.channels_last)  # as the training module runs it
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
         timings = []
-        for _ in range(PROBE_STEPS + 1):  # the first step (allocations, kernel choice) is not counted
+        for _ in range(PROBE_WARMUP + PROBE_STEPS):  # the first steps (allocations, kernel choice) are not counted
             start = time.perf_counter()
             images, labels = next(iter(loader))
             images = images.contiguous(memory_format=torch.channels_last)
@@ -163,4 +165,4 @@ def _step_seconds(samples: Sequence[Any], config: TrainConfig, model_name: str, 
             loss.backward()
             optimizer.step()
             timings.append(time.perf_counter() - start)
-    return sum(timings[1:]) / PROBE_STEPS
+    return statistics.median(timings[PROBE_WARMUP:])
